@@ -1,0 +1,1 @@
+"""One backtest, no Ray and no Optuna: data, events, scoped buses, components, engine, metrics."""

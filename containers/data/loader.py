@@ -1,0 +1,109 @@
+"""Loads bars from CSV or Parquet (one long file with a symbol column, or one file per symbol)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from containers.data.config import DataConfig
+from containers.data.market import PRICE_FIELDS, MarketData
+from containers.data.synthetic import generate_synthetic
+from containers.data.validate import check_columns, validate_symbol_frame
+from containers.errors import DataError
+
+READERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Reads one CSV or Parquet file; a missing, empty or unreadable file is a DataError."""
+    kind = READERS.get(path.suffix.lower())
+    if kind is None:
+        raise DataError(f"{path}: unsupported file type '{path.suffix}'; use .csv or .parquet")
+    if not path.is_file():
+        raise DataError(f"{path}: file not found; check the path (relative paths start at the config's folder)")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty; supply a header and at least two bars")
+    try:
+        frame = pd.read_csv(path) if kind == "csv" else pd.read_parquet(path)
+    except Exception as error:  # every reader failure means the same thing to the user
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise DataError(f"{path}: unreadable {kind} file ({first_line}); check the file's format") from error
+    frame = frame.reset_index(drop=True)
+    frame["_row"] = np.arange(1, len(frame) + 1)
+    return frame
+
+
+def _resolve(path: str, base_dir: Path) -> Path:
+    candidate = Path(path).expanduser()
+    return candidate if candidate.is_absolute() else base_dir / candidate
+
+
+def _frames_by_symbol(config: DataConfig, base_dir: Path) -> dict[str, tuple[str, pd.DataFrame]]:
+    if config.files is not None:
+        frames = {}
+        for symbol, file in config.files.items():
+            path = _resolve(file, base_dir)
+            frames[symbol] = (str(path), check_columns(read_table(path), str(path)))
+        return frames
+    path = _resolve(config.path or "", base_dir)
+    frame = check_columns(read_table(path), str(path), extra=("symbol",))
+    frame["symbol"] = frame["symbol"].astype(str)
+    return {symbol: (f"{path} [symbol {symbol}]", part) for symbol, part in frame.groupby("symbol", sort=False)}
+
+
+def _pick_symbols(frames: dict[str, tuple[str, pd.DataFrame]], wanted: tuple[str, ...] | None,
+                  where: str) -> list[str]:
+    if not wanted:
+        return list(frames)
+    missing = [symbol for symbol in wanted if symbol not in frames]
+    if missing:
+        raise DataError(f"{where}: symbol(s) {', '.join(missing)} not in the data; "
+                        f"available: {', '.join(frames)}")
+    return list(wanted)
+
+
+def _align(validated: dict[str, tuple[str, pd.DataFrame]], align: str) -> pd.DatetimeIndex:
+    indexes = {symbol: pd.DatetimeIndex(frame["timestamp"]) for symbol, (_, frame) in validated.items()}
+    first_symbol, common = next(iter(indexes.items()))
+    for symbol, index in indexes.items():
+        common = common.intersection(index)
+        if align == "strict" and not index.equals(indexes[first_symbol]):
+            only_here = index.difference(indexes[first_symbol])
+            only_there = indexes[first_symbol].difference(index)
+            stamp, holder = (only_here[0], symbol) if len(only_here) else (only_there[0], first_symbol)
+            raise DataError(
+                f"{validated[holder][0]}: timestamp {stamp} has a bar for {holder} but not for every symbol; "
+                "give every symbol the same timestamps, or set data.align: intersection to keep common bars only"
+            )
+    if len(common) < 2:
+        raise DataError("the symbols share fewer than two timestamps; check that the files cover the same period")
+    return common
+
+
+def load_files(config: DataConfig, base_dir: Path) -> MarketData:
+    """Reads, validates and aligns file-based data."""
+    frames = _frames_by_symbol(config, base_dir)
+    where = str(_resolve(config.path, base_dir)) if config.path else "data.files"
+    symbols = _pick_symbols(frames, config.symbols, where)
+    validated = {symbol: (frames[symbol][0], validate_symbol_frame(frames[symbol][1], frames[symbol][0]))
+                 for symbol in symbols}
+    index = _align(validated, config.align)
+    columns = {name: np.empty((len(index), len(symbols))) for name in PRICE_FIELDS}
+    for j, symbol in enumerate(symbols):
+        frame = validated[symbol][1].set_index("timestamp").loc[index]
+        for name in PRICE_FIELDS:
+            columns[name][:, j] = frame[name].to_numpy(dtype=np.float64)
+    return MarketData(timestamps=index.to_numpy(dtype="datetime64[ns]"), symbols=tuple(symbols), **columns)
+
+
+def load_market_data(config: DataConfig, base_dir: Path) -> MarketData:
+    """The full dataset a config names, validated and aligned (before any split)."""
+    if config.synthetic is not None:
+        data = generate_synthetic(config.synthetic)
+        if config.symbols:
+            _pick_symbols({symbol: ("", pd.DataFrame()) for symbol in data.symbols}, config.symbols,
+                          "data.synthetic")
+        return data
+    return load_files(config, base_dir)

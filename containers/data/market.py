@@ -1,0 +1,66 @@
+"""MarketData: time-aligned OHLCV arrays for several symbols, shape (bars, symbols)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+PRICE_FIELDS = ("open", "high", "low", "close", "volume")
+
+
+@dataclass(frozen=True)
+class MarketData:
+    """Bars of several symbols on one shared, strictly increasing timestamp index.
+
+    Every array is read-only so that one dataset can be shared by any number of backtests.
+    """
+
+    timestamps: np.ndarray  # datetime64[ns], shape (bars,)
+    symbols: tuple[str, ...]
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+
+    def __post_init__(self) -> None:
+        for name in ("timestamps", *PRICE_FIELDS):
+            array = getattr(self, name)
+            array.setflags(write=False)
+
+    @property
+    def n_bars(self) -> int:
+        return len(self.timestamps)
+
+    @property
+    def n_symbols(self) -> int:
+        return len(self.symbols)
+
+    def field(self, name: str) -> np.ndarray:
+        return getattr(self, name)
+
+    def slice(self, start: int, stop: int) -> MarketData:
+        """Bars [start, stop) as a new MarketData (views of the same memory)."""
+        return MarketData(
+            timestamps=self.timestamps[start:stop],
+            symbols=self.symbols,
+            **{name: getattr(self, name)[start:stop] for name in PRICE_FIELDS},
+        )
+
+    def content_hash(self) -> str:
+        """A digest of every value, so a run can tell whether its data changed."""
+        digest = hashlib.sha256()
+        digest.update("|".join(self.symbols).encode())
+        digest.update(np.ascontiguousarray(self.timestamps).tobytes())
+        for name in PRICE_FIELDS:
+            digest.update(np.ascontiguousarray(getattr(self, name)).tobytes())
+        return digest.hexdigest()
+
+    def periods_per_year(self) -> float:
+        """Bars per year implied by the median spacing of the timestamps (365.25-day years)."""
+        if self.n_bars < 2:
+            return 252.0
+        spacing = np.median(np.diff(self.timestamps).astype("timedelta64[ns]").astype(np.float64))
+        return 365.25 * 86400e9 / spacing

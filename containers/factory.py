@@ -1,0 +1,85 @@
+"""The composition root: builds a BacktestContainer from a frozen config, always in the same order.
+
+DataStreamer → IndicatorHub → classifier containers → risk & portfolio containers → strategies → engine.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+from containers.bus import Dispatcher, ScopedEventBus, Tracer
+from containers.components.rules import Input
+from containers.config import BacktestConfig
+from containers.data.market import MarketData
+from containers.engine import BacktestEngine
+from containers.errors import ConfigError
+from containers.hierarchy import (
+    BacktestContainer,
+    ClassifierContainer,
+    DataStreamer,
+    RiskPortfolioContainer,
+    StrategyComponent,
+)
+from containers.hub import IndicatorHub, plan
+from containers.portfolio import Portfolio
+from containers.risk import RiskManager
+from containers.strict import did_you_mean
+
+
+def required_inputs(config: BacktestConfig) -> Iterator[Input]:
+    """Every input any classifier, sizer or strategy of the config reads from the hub."""
+    for classifier in config.classifiers:
+        yield from classifier.params.inputs().values()
+        for portfolio in classifier.portfolios:
+            yield from portfolio.sizer.inputs().values()
+            for strategy in portfolio.strategies:
+                yield from strategy.params.inputs().values()
+
+
+def _symbol_index(data: MarketData, symbol: str, where: str) -> int:
+    if symbol not in data.symbols:
+        raise ConfigError(f"{where}: symbol '{symbol}' is not in the data ({', '.join(data.symbols)})"
+                          f"{did_you_mean(symbol, data.symbols)}")
+    return data.symbols.index(symbol)
+
+
+def periods_per_year(config: BacktestConfig, data: MarketData) -> float:
+    return config.execution.periods_per_year or data.periods_per_year()
+
+
+def build_backtest(config: BacktestConfig, data: MarketData, tracer: Tracer | None = None) -> BacktestContainer:
+    """A fresh hierarchy: nothing in it is shared with any other backtest except the read-only data."""
+    dispatcher = Dispatcher(tracer)
+    root = ScopedEventBus("backtest", dispatcher)
+    streamer = DataStreamer(data, root)
+    hub = IndicatorHub(data, plan(required_inputs(config)))
+    hub.attach(root)
+    order_ids = itertools.count()
+    yearly = periods_per_year(config, data)
+    classifiers: list[ClassifierContainer] = []
+    portfolio_buses: dict[str, ScopedEventBus] = {}
+    for i, classifier_config in enumerate(config.classifiers):
+        where = f"classifiers[{i}]"
+        rule = classifier_config.params
+        proxy = rule.symbol or data.symbols[0]
+        classifier = ClassifierContainer(
+            classifier_config.name, rule, _symbol_index(data, proxy, f"{where}.params.symbol"), hub,
+            root.child(classifier_config.name))
+        for j, portfolio_config in enumerate(classifier_config.portfolios):
+            bus = classifier.bus.child(portfolio_config.name)
+            portfolio = Portfolio(portfolio_config.name, portfolio_config.capital, data.symbols,
+                                  data.timestamps, bus)
+            risk = RiskManager(portfolio_config, portfolio, hub, bus, order_ids, yearly)
+            container = RiskPortfolioContainer(portfolio_config.name, bus, portfolio, risk)
+            for k, strategy in enumerate(portfolio_config.strategies):
+                symbols = strategy.symbols or data.symbols
+                indexes = {symbol: _symbol_index(data, symbol, f"{where}.portfolios[{j}].strategies[{k}].symbols")
+                           for symbol in symbols}
+                container.strategies.append(StrategyComponent(
+                    strategy.name, portfolio_config.name, strategy.params, indexes, strategy.regimes, hub, bus))
+            classifier.portfolios.append(container)
+            portfolio_buses[portfolio_config.name] = bus
+        classifiers.append(classifier)
+    engine = BacktestEngine(config.execution, data, root, portfolio_buses)
+    return BacktestContainer(data, dispatcher, root, streamer, hub, classifiers, engine)

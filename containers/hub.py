@@ -1,0 +1,73 @@
+"""IndicatorHub: computes every indicator the hierarchy needs exactly once, and serves it causally."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+from containers.bus import ScopedEventBus
+from containers.components.indicators import INDICATORS, IndicatorSpec, compute
+from containers.components.rules import Input
+from containers.data.market import PRICE_FIELDS, MarketData
+from containers.events import Bar, Indicator
+
+
+class FutureAccessError(RuntimeError):
+    """A component asked for a value of a bar that has not happened yet."""
+
+
+def plan(inputs: Iterable[Input]) -> list[IndicatorSpec]:
+    """The distinct indicators behind a set of inputs, in a stable order."""
+    return sorted({item.spec for item in inputs if item.spec is not None})
+
+
+class IndicatorHub:
+    """Holds (bars, symbols) arrays of prices and indicators; per bar it serves only bars <= the current one."""
+
+    def __init__(self, data: MarketData, specs: Iterable[IndicatorSpec],
+                 precomputed: Mapping[str, np.ndarray] | None = None) -> None:
+        self.data = data
+        self.computations: Counter[str] = Counter()
+        self.arrays: dict[str, np.ndarray] = {name: data.field(name) for name in PRICE_FIELDS}
+        self.arrays.update(precomputed or {})
+        for spec in specs:
+            if spec.output(_first_output(spec)) in self.arrays:
+                continue
+            self.arrays.update(compute(spec, data))
+            self.computations[spec.key] += 1
+        self._indicator_keys = [key for key in self.arrays if key not in PRICE_FIELDS]
+        self.current_bar = -1
+        self._bus: ScopedEventBus | None = None
+
+    def attach(self, bus: ScopedEventBus) -> None:
+        """Listens for BAR and answers with one INDICATOR event per bar."""
+        self._bus = bus
+        bus.subscribe(Bar, self.on_bar)
+
+    def on_bar(self, bar: Bar) -> None:
+        self.current_bar = bar.bar_index
+        if self._bus is not None:
+            values = {key: self.arrays[key][bar.bar_index] for key in self._indicator_keys}
+            self._bus.publish(Indicator(bar.bar_index, values))
+
+    def values_at(self, inputs: Mapping[str, Input], symbol: int, bar_index: int) -> dict[str, float]:
+        """Each input's value for one symbol at one bar; NaN before the first bar."""
+        if bar_index > self.current_bar:
+            raise FutureAccessError(f"bar {bar_index} requested while the hub is at bar {self.current_bar}")
+        if bar_index < 0:
+            return {role: float("nan") for role in inputs}
+        return {role: float(self.arrays[item.key][bar_index, symbol]) for role, item in inputs.items()}
+
+    def columns(self, inputs: Mapping[str, Input], symbol: int, lag: int = 0) -> dict[str, np.ndarray]:
+        """Whole columns of one symbol, shifted by `lag` bars (NaN-padded), for vectorized rules."""
+        result = {}
+        for role, item in inputs.items():
+            column = self.arrays[item.key][:, symbol]
+            result[role] = column if lag == 0 else np.concatenate([np.full(lag, np.nan), column[:-lag]])
+        return result
+
+
+def _first_output(spec: IndicatorSpec) -> str:
+    return INDICATORS[spec.kind].outputs[0]

@@ -1,0 +1,3 @@
+"""The driver: config models, CLI, workflows, run workspace and reports."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,94 @@
+"""The `admf` command line. Every expected failure is one line on stderr and a documented exit code."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from containers.errors import AdmfError
+from coordinator.config import load_experiment
+from coordinator.workflows.backtest import load_data, run_backtest_workflow
+from coordinator.workspace import run_directory
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="admf: distributed, resumable backtest optimization.")
+console = Console()
+errors = Console(stderr=True, highlight=False, soft_wrap=True)
+
+ConfigArg = Annotated[Path, typer.Argument(help="Experiment YAML file.", show_default=False)]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full traceback on errors.")]
+
+
+def _guarded(debug: bool, work: Callable[[], None]) -> None:
+    """Runs `work`; turns an AdmfError into one line and its exit code, anything else into exit 1."""
+    try:
+        work()
+    except AdmfError as error:
+        if debug:
+            raise
+        errors.print(f"error: {error}", markup=False)
+        raise typer.Exit(error.exit_code) from None
+    except KeyboardInterrupt:
+        errors.print("interrupted", markup=False)
+        raise typer.Exit(130) from None
+    except Exception as error:
+        if debug:
+            raise
+        errors.print(f"internal error: {type(error).__name__}: {error} (rerun with --debug for the traceback)",
+                     markup=False)
+        raise typer.Exit(1) from None
+
+
+def _metrics_table(title: str, metrics: dict[str, float]) -> Table:
+    table = Table(title=title, show_header=True)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in metrics.items():
+        table.add_row(name, f"{value:,.4f}" if abs(value) < 1e15 else f"{value:g}")
+    return table
+
+
+@app.command()
+def validate(config: ConfigArg, debug: DebugOpt = False) -> None:
+    """Check a config and its data without running anything."""
+
+    def work() -> None:
+        experiment = load_experiment(config)
+        data = load_data(experiment, config.parent)
+        console.print(f"ok: {config} is valid: {data.n_bars} bars of {', '.join(data.symbols)} "
+                      f"from {data.timestamps[0]} to {data.timestamps[-1]}", markup=False)
+
+    _guarded(debug, work)
+
+
+@app.command()
+def backtest(
+    config: ConfigArg,
+    out: Annotated[str | None, typer.Option("--out", help="Run directory (default runs/<name>).")] = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Run one backtest; print its metrics and write metrics.json, equity.parquet, trades.parquet."""
+
+    def work() -> None:
+        experiment = load_experiment(config)
+        directory = run_directory(experiment.name, out, experiment.output.dir, config.parent)
+        run = run_backtest_workflow(experiment, config.parent, directory)
+        console.print(_metrics_table(f"{experiment.name}: {run.data.n_bars} bars", run.result.metrics.to_dict()))
+        console.print(f"{len(run.result.trades)} fills, {len(run.result.rejects)} vetoed signals; "
+                      f"results in {directory}", markup=False)
+
+    _guarded(debug, work)
+
+
+def main() -> None:
+    app(prog_name="admf")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""The experiment file: YAML (safe_load only) → a frozen, validated ExperimentConfig, or one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, ValidationError
+
+from containers.components.classifiers import CLASSIFIER_PARAMS
+from containers.components.strategies import STRATEGY_PARAMS
+from containers.config import BacktestConfig, Name
+from containers.errors import ConfigError
+from containers.strict import StrictModel, did_you_mean
+
+# Discriminator tags pydantic puts in an error's location; the user never typed them there.
+_UNION_TAGS = {*STRATEGY_PARAMS, *CLASSIFIER_PARAMS, "fixed", "percentage", "atr", "volatility", "max_position",
+               "max_gross_exposure", "max_drawdown", "daily_loss", "per_share", "none"}
+_UNION_FIELDS = {"sizer", "commission"}
+
+
+class OutputConfig(StrictModel):
+    dir: str | None = None
+
+
+class ExperimentConfig(BacktestConfig):
+    """One experiment: a name, what to run, and where results go."""
+
+    name: Name
+    type: Literal["backtest"] = "backtest"
+    output: OutputConfig = OutputConfig()
+    description: str = Field(default="", max_length=2000)
+
+
+def _path_of(location: tuple[Any, ...]) -> str:
+    """('classifiers', 0, 'volatility', 'name') → 'classifiers[0].name' (union tags dropped)."""
+    parts: list[str] = []
+    for i, item in enumerate(location):
+        previous = location[i - 1] if i else None
+        if item in _UNION_TAGS and (isinstance(previous, int) or previous in _UNION_FIELDS):
+            continue
+        parts.append(f"[{item}]" if isinstance(item, int) else ("." if parts else "") + str(item))
+    return "".join(parts) or "(top level)"
+
+
+def _message(error: dict[str, Any]) -> str:
+    kind, ctx = error["type"], error.get("ctx", {})
+    if kind == "union_tag_invalid":
+        tags = [tag.strip(" '") for tag in ctx["expected_tags"].split(",")]
+        return (f"unknown type '{ctx['tag']}'{did_you_mean(str(ctx['tag']), tags)}; "
+                f"known types: {', '.join(tags)}")
+    if kind == "union_tag_not_found":
+        return "missing 'type'; every component needs one"
+    if kind == "missing":
+        return "required field is missing"
+    message = str(error["msg"])
+    return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+
+
+def format_validation_error(source: str, error: ValidationError) -> str:
+    """The first (most specific) problem, as 'file: field.path: what is wrong; how to fix it'."""
+    first = error.errors()[0]
+    return f"{source}: {_path_of(tuple(first['loc']))}: {_message(first)}"
+
+
+def parse_experiment(raw: Any, source: str) -> ExperimentConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the file must be a YAML mapping (key: value), got {type(raw).__name__}")
+    try:
+        return ExperimentConfig.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(format_validation_error(source, error)) from error
+
+
+def load_experiment(path: str | Path) -> ExperimentConfig:
+    """Reads and validates one experiment file; relative data paths are resolved against its folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ConfigError(f"{path}:{where}: invalid YAML ({problem}); fix the syntax") from error
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not a text file ({error.reason}); save the config as UTF-8") from error
+    return parse_experiment(raw, str(path))

@@ -1,0 +1,1 @@
+"""Workflow managers: what the driver runs for each experiment type."""

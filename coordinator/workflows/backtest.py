@@ -1,0 +1,51 @@
+"""BacktestWorkflow: load and validate data, run one FULL backtest, write the run directory."""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+from containers.data.loader import load_market_data
+from containers.data.market import MarketData
+from containers.data.split import select_part
+from containers.results import BacktestResult, run_backtest
+from coordinator import __version__
+from coordinator.config import ExperimentConfig
+from coordinator.workspace import ensure_writable, write_json, write_parquet
+
+
+def load_data(config: ExperimentConfig, config_dir: Path) -> MarketData:
+    """The part of the data the experiment runs on (full, train or test), validated."""
+    data = load_market_data(config.data, config_dir)
+    return select_part(data, config.data.split, config.data.use)
+
+
+@dataclass(frozen=True)
+class BacktestRun:
+    directory: Path
+    data: MarketData
+    result: BacktestResult
+
+
+def run_backtest_workflow(config: ExperimentConfig, config_dir: Path, directory: Path) -> BacktestRun:
+    ensure_writable(directory)
+    data = load_data(config, config_dir)
+    result = run_backtest(config, data)
+    write_parquet(directory / "equity.parquet", result.equity.reset_index())
+    write_parquet(directory / "trades.parquet", result.trades)
+    write_parquet(directory / "rejects.parquet", result.rejects)
+    write_json(directory / "metrics.json", {
+        "total": result.metrics.to_dict(),
+        "portfolios": {name: row.to_dict() for name, row in result.portfolio_metrics.iterrows()},
+        "unfilled_orders": result.unfilled_orders,
+        "rejected_signals": len(result.rejects),
+    })
+    write_json(directory / "manifest.json", {
+        "name": config.name, "type": config.type, "config": config.model_dump(mode="json"),
+        "config_hash": config.content_hash(), "data_hash": data.content_hash(),
+        "bars": data.n_bars, "symbols": list(data.symbols),
+        "first_timestamp": str(data.timestamps[0]), "last_timestamp": str(data.timestamps[-1]),
+        "admf_version": __version__, "python": platform.python_version(),
+    })
+    return BacktestRun(directory, data, result)
