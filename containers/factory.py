@@ -37,11 +37,21 @@ def required_inputs(config: BacktestConfig) -> Iterator[Input]:
                 yield from strategy.params.inputs().values()
 
 
-def _symbol_index(data: MarketData, symbol: str, where: str) -> int:
+def _check_symbol(data: MarketData, symbol: str, where: str) -> None:
     if symbol not in data.symbols:
         raise ConfigError(f"{where}: symbol '{symbol}' is not in the data ({', '.join(data.symbols)})"
                           f"{did_you_mean(symbol, data.symbols)}")
-    return data.symbols.index(symbol)
+
+
+def check_symbols(config: BacktestConfig, data: MarketData) -> None:
+    """Every symbol the config names (classifier proxies, strategy symbols) exists in the data."""
+    for i, classifier in enumerate(config.classifiers):
+        if classifier.params.symbol is not None:
+            _check_symbol(data, classifier.params.symbol, f"classifiers[{i}].params.symbol")
+        for j, portfolio in enumerate(classifier.portfolios):
+            for k, strategy in enumerate(portfolio.strategies):
+                for symbol in strategy.symbols or ():
+                    _check_symbol(data, symbol, f"classifiers[{i}].portfolios[{j}].strategies[{k}].symbols")
 
 
 def periods_per_year(config: BacktestConfig, data: MarketData) -> float:
@@ -50,6 +60,7 @@ def periods_per_year(config: BacktestConfig, data: MarketData) -> float:
 
 def build_backtest(config: BacktestConfig, data: MarketData, tracer: Tracer | None = None) -> BacktestContainer:
     """A fresh hierarchy: nothing in it is shared with any other backtest except the read-only data."""
+    check_symbols(config, data)
     dispatcher = Dispatcher(tracer)
     root = ScopedEventBus("backtest", dispatcher)
     streamer = DataStreamer(data, root)
@@ -59,23 +70,18 @@ def build_backtest(config: BacktestConfig, data: MarketData, tracer: Tracer | No
     yearly = periods_per_year(config, data)
     classifiers: list[ClassifierContainer] = []
     portfolio_buses: dict[str, ScopedEventBus] = {}
-    for i, classifier_config in enumerate(config.classifiers):
-        where = f"classifiers[{i}]"
+    for classifier_config in config.classifiers:
         rule = classifier_config.params
-        proxy = rule.symbol or data.symbols[0]
-        classifier = ClassifierContainer(
-            classifier_config.name, rule, _symbol_index(data, proxy, f"{where}.params.symbol"), hub,
-            root.child(classifier_config.name))
-        for j, portfolio_config in enumerate(classifier_config.portfolios):
+        proxy = data.symbols.index(rule.symbol or data.symbols[0])
+        classifier = ClassifierContainer(classifier_config.name, rule, proxy, hub, root.child(classifier_config.name))
+        for portfolio_config in classifier_config.portfolios:
             bus = classifier.bus.child(portfolio_config.name)
             portfolio = Portfolio(portfolio_config.name, portfolio_config.capital, data.symbols,
                                   data.timestamps, bus)
             risk = RiskManager(portfolio_config, portfolio, hub, bus, order_ids, yearly)
             container = RiskPortfolioContainer(portfolio_config.name, bus, portfolio, risk)
-            for k, strategy in enumerate(portfolio_config.strategies):
-                symbols = strategy.symbols or data.symbols
-                indexes = {symbol: _symbol_index(data, symbol, f"{where}.portfolios[{j}].strategies[{k}].symbols")
-                           for symbol in symbols}
+            for strategy in portfolio_config.strategies:
+                indexes = {symbol: data.symbols.index(symbol) for symbol in strategy.symbols or data.symbols}
                 container.strategies.append(StrategyComponent(
                     strategy.name, portfolio_config.name, strategy.params, indexes, strategy.regimes, hub, bus))
             classifier.portfolios.append(container)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -18,7 +19,7 @@ from coordinator.workspace import run_directory
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="admf: distributed, resumable backtest optimization.")
-console = Console()
+console = Console(soft_wrap=True)
 errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
 ConfigArg = Annotated[Path, typer.Argument(help="Experiment YAML file.", show_default=False)]
@@ -60,9 +61,10 @@ def validate(config: ConfigArg, debug: DebugOpt = False) -> None:
 
     def work() -> None:
         experiment = load_experiment(config)
-        data = load_data(experiment, config.parent)
+        data = load_data(experiment, config)
+        first, last = pd.Timestamp(data.timestamps[0]), pd.Timestamp(data.timestamps[-1])
         console.print(f"ok: {config} is valid: {data.n_bars} bars of {', '.join(data.symbols)} "
-                      f"from {data.timestamps[0]} to {data.timestamps[-1]}", markup=False)
+                      f"from {first} to {last}", markup=False)
 
     _guarded(debug, work)
 
@@ -78,7 +80,7 @@ def backtest(
     def work() -> None:
         experiment = load_experiment(config)
         directory = run_directory(experiment.name, out, experiment.output.dir, config.parent)
-        run = run_backtest_workflow(experiment, config.parent, directory)
+        run = run_backtest_workflow(experiment, config, directory)
         console.print(_metrics_table(f"{experiment.name}: {run.data.n_bars} bars", run.result.metrics.to_dict()))
         console.print(f"{len(run.result.trades)} fills, {len(run.result.rejects)} vetoed signals; "
                       f"results in {directory}", markup=False)

@@ -6,18 +6,26 @@ import platform
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 from containers.data.loader import load_market_data
 from containers.data.market import MarketData
 from containers.data.split import select_part
+from containers.errors import ConfigError
+from containers.factory import check_symbols
 from containers.results import BacktestResult, run_backtest
 from coordinator import __version__
 from coordinator.config import ExperimentConfig
 from coordinator.workspace import ensure_writable, write_json, write_parquet
 
 
-def load_data(config: ExperimentConfig, config_dir: Path) -> MarketData:
-    """The part of the data the experiment runs on (full, train or test), validated."""
-    data = load_market_data(config.data, config_dir)
+def load_data(config: ExperimentConfig, config_path: Path) -> MarketData:
+    """The part of the data the experiment runs on (full, train or test), validated against the config."""
+    data = load_market_data(config.data, config_path.parent)
+    try:
+        check_symbols(config, data)
+    except ConfigError as error:
+        raise ConfigError(f"{config_path}: {error}") from error
     return select_part(data, config.data.split, config.data.use)
 
 
@@ -28,9 +36,9 @@ class BacktestRun:
     result: BacktestResult
 
 
-def run_backtest_workflow(config: ExperimentConfig, config_dir: Path, directory: Path) -> BacktestRun:
+def run_backtest_workflow(config: ExperimentConfig, config_path: Path, directory: Path) -> BacktestRun:
+    data = load_data(config, config_path)
     ensure_writable(directory)
-    data = load_data(config, config_dir)
     result = run_backtest(config, data)
     write_parquet(directory / "equity.parquet", result.equity.reset_index())
     write_parquet(directory / "trades.parquet", result.trades)
@@ -45,7 +53,8 @@ def run_backtest_workflow(config: ExperimentConfig, config_dir: Path, directory:
         "name": config.name, "type": config.type, "config": config.model_dump(mode="json"),
         "config_hash": config.content_hash(), "data_hash": data.content_hash(),
         "bars": data.n_bars, "symbols": list(data.symbols),
-        "first_timestamp": str(data.timestamps[0]), "last_timestamp": str(data.timestamps[-1]),
+        "first_timestamp": str(pd.Timestamp(data.timestamps[0])),
+        "last_timestamp": str(pd.Timestamp(data.timestamps[-1])),
         "admf_version": __version__, "python": platform.python_version(),
     })
     return BacktestRun(directory, data, result)

@@ -1,0 +1,17 @@
+"""Runs the real `admf` console script in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ADMF = shutil.which("admf")
+
+
+def admf(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    command = [ADMF, *args] if ADMF else [sys.executable, "-m", "coordinator.cli", *args]
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)

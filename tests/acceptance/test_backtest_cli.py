@@ -1,0 +1,121 @@
+"""`admf backtest` and `admf validate` end to end on the example and on broken inputs."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.acceptance.cli import admf
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "backtest.yaml"
+
+
+def test_example_backtest_writes_its_run_directory(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    done = admf("backtest", str(EXAMPLE), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "sharpe_ratio" in done.stdout and "results in" in done.stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    equity = pd.read_parquet(out / "equity.parquet")
+    trades = pd.read_parquet(out / "trades.parquet")
+    assert set(metrics["portfolios"]) == {"conservative", "aggressive", "balanced"}
+    assert len(equity) == 5000 and len(trades) == metrics["total"]["num_fills"] > 0
+    assert metrics["total"]["final_equity"] == pytest.approx(equity["total"].iloc[-1])
+    assert metrics["total"]["final_equity"] == pytest.approx(sum(equity[p].iloc[-1] for p in metrics["portfolios"]))
+    again = tmp_path / "again"
+    assert admf("backtest", str(EXAMPLE), "--out", str(again)).returncode == 0
+    pd.testing.assert_frame_equal(trades, pd.read_parquet(again / "trades.parquet"))
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config_hash"] == json.loads((again / "manifest.json").read_text())["config_hash"]
+
+
+def test_validate_reports_the_data_it_found() -> None:
+    done = admf("validate", str(EXAMPLE))
+    assert done.returncode == 0
+    assert "5000 bars of AAA, BBB, CCC" in done.stdout
+
+
+def _base() -> dict:
+    return yaml.safe_load(EXAMPLE.read_text())
+
+
+def _edit(path: str, value: object) -> dict:
+    """The example config with one value set (or deleted when value is DELETE), path like 'a.0.b'."""
+    config = _base()
+    *parents, last = [int(part) if part.isdigit() else part for part in path.split(".")]
+    node = config
+    for part in parents:
+        node = node[part]
+    if value is DELETE:
+        del node[last]
+    else:
+        node[last] = value
+    return config
+
+
+DELETE = object()
+STRATEGY = "classifiers.0.portfolios.0.strategies.0"
+BAD_CONFIGS = {
+    "typo_top_level": ({**_base(), "clasifiers": []},
+                       "(top level): unknown key 'clasifiers'; did you mean 'classifiers'?"),
+    "typo_param": (_edit(f"{STRATEGY}.params", {"fastt": 5, "slow": 20}),
+                   f"{STRATEGY.replace('.0', '[0]')}.params: unknown key 'fastt'; did you mean 'fast'?"),
+    "unknown_strategy": (_edit(f"{STRATEGY}.type", "ma_crosover"),
+                         "strategies[0]: unknown type 'ma_crosover'; did you mean 'ma_crossover'?"),
+    "unknown_sizer": (_edit("classifiers.0.portfolios.0.sizer", {"type": "percent", "pct": 5}),
+                      "portfolios[0].sizer: unknown type 'percent'; did you mean 'percentage'?"),
+    "unknown_classifier": (_edit("classifiers.0.type", "volatilty"),
+                           "classifiers[0]: unknown type 'volatilty'; did you mean 'volatility'?"),
+    "wrong_type": (_edit("classifiers.0.portfolios.0.capital", "lots"),
+                   "classifiers[0].portfolios[0].capital: Input should be a valid number"),
+    "out_of_range": (_edit("classifiers.0.portfolios.0.capital", -5),
+                     "classifiers[0].portfolios[0].capital: Input should be greater than 0"),
+    "fast_not_below_slow": (_edit(f"{STRATEGY}.params", {"fast": 50, "slow": 20}),
+                            "params: fast (50) must be smaller than slow (20)"),
+    "missing_field": (_edit("classifiers.0.portfolios.0.capital", DELETE),
+                      "classifiers[0].portfolios[0].capital: required field is missing"),
+    "unknown_regime": (_edit(f"{STRATEGY}.regimes", ["high_vol"]),
+                       "regimes: 'high_vol' is not a regime of classifier type 'volatility' "
+                       "(low_volatility, high_volatility); did you mean 'high_volatility'?"),
+    "duplicate_name": (_edit("classifiers.0.portfolios.1.name", "conservative"),
+                       "'conservative' is already used at classifiers[0].portfolios[0]"),
+    "unknown_symbol": (_edit(f"{STRATEGY}.symbols", ["AAB"]),
+                       "strategies[0].symbols: symbol 'AAB' is not in the data (AAA, BBB, CCC); did you mean 'AAA'?"),
+    "bad_fill_rule": (_edit("execution.fill_at", "next_close"),
+                      "execution.fill_at: Input should be 'next_open' or 'same_bar_close'"),
+    "no_data_source": (_edit("data", {"align": "strict"}), "data: give exactly one data source"),
+    "not_a_mapping": ([1, 2, 3], "the file must be a YAML mapping (key: value), got list"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
+def test_bad_config_is_one_line_with_exit_code_2(tmp_path: Path, case: str) -> None:
+    config, expected = BAD_CONFIGS[case]
+    path = tmp_path / f"{case}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    done = admf("backtest", str(path), "--out", str(tmp_path / "out"))
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"error: {path}: ")
+    assert expected in done.stderr
+    assert not (tmp_path / "out" / "metrics.json").exists()
+
+
+def test_invalid_yaml_and_missing_config(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("name: x\nclassifiers: [\n")
+    done = admf("validate", str(path))
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert "broken.yaml: line 3, column 1: invalid YAML" in done.stderr
+    done = admf("validate", str(tmp_path / "nope.yaml"))
+    assert done.returncode == 2 and "nope.yaml: config file not found" in done.stderr
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(_edit("classifiers.0.portfolios.0.capital", -5)))
+    done = admf("validate", str(path), "--debug")
+    assert done.returncode != 0 and "Traceback" in done.stderr

@@ -1,0 +1,53 @@
+"""Hand-computed fills: next-open fills with adverse slippage and fixed commission, and same-bar-close."""
+
+import numpy as np
+import pytest
+
+from containers.results import run_backtest
+from tests.helpers import bars, config, portfolio
+
+# fast SMA(1) vs slow SMA(2) is long after an up-close and short after a down-close
+CLOSES = [10.0, 11.0, 10.5, 12.0, 12.5]
+OPENS = [10.0, 10.2, 10.8, 10.6, 12.1]
+
+
+def _run(fill_at: str) -> object:
+    execution = {"fill_at": fill_at, "slippage_bps": 10, "commission": {"type": "fixed", "amount": 1.0}}
+    cfg = config([portfolio(capital=1000.0, sizer={"type": "fixed", "quantity": 10})], execution=execution)
+    return run_backtest(cfg, bars(CLOSES, OPENS))
+
+
+def test_next_open_fills_by_hand() -> None:
+    result = _run("next_open")
+    trades = result.trades
+    buy, sell = 1.001, 0.999
+    # bar 1 closes up → buy 10 at bar 2's open; bar 2 closes down → sell 10 (close) + sell 10 (short)
+    # at bar 3's open; bar 3 closes up → buy 10 (cover) + buy 10 (long) at bar 4's open; bar 4 up again → hold
+    assert list(trades["bar_index"]) == [2, 3, 3, 4, 4]
+    assert list(trades["quantity"]) == [10, -10, -10, 10, 10]
+    expected_prices = [10.8 * buy, 10.6 * sell, 10.6 * sell, 12.1 * buy, 12.1 * buy]
+    np.testing.assert_allclose(trades["price"], expected_prices, rtol=1e-12)
+    assert list(trades["commission"]) == [1.0] * 5
+    np.testing.assert_allclose(trades["realized_pnl"],
+                               [0, 10 * (10.6 * sell - 10.8 * buy), 0, 10 * (10.6 * sell - 12.1 * buy), 0], atol=1e-9)
+    cash_after_2 = 1000 - 10 * 10.8 * buy - 1
+    cash_after_3 = cash_after_2 + 2 * (10 * 10.6 * sell - 1)
+    cash_after_4 = cash_after_3 - 2 * (10 * 12.1 * buy + 1)
+    expected_equity = [1000, 1000, cash_after_2 + 10 * 10.5, cash_after_3 - 10 * 12.0, cash_after_4 + 10 * 12.5]
+    np.testing.assert_allclose(result.equity["p"], expected_equity, rtol=1e-12)
+    assert result.metrics["final_equity"] == pytest.approx(expected_equity[-1])
+
+
+def test_same_bar_close_fills_only_when_asked() -> None:
+    result = _run("same_bar_close")
+    trades = result.trades
+    assert list(trades["bar_index"]) == [1, 2, 2, 3, 3]
+    np.testing.assert_allclose(trades["price"], [11.0 * 1.001, 10.5 * 0.999, 10.5 * 0.999, 12.0 * 1.001,
+                                                 12.0 * 1.001], rtol=1e-12)
+
+
+def test_order_on_the_last_bar_is_reported_unfilled() -> None:
+    cfg = config([portfolio(sizer={"type": "fixed", "quantity": 1})])
+    result = run_backtest(cfg, bars([10.0, 11.0, 10.0]))  # bar 2 closes down: orders with no bar 3 to fill on
+    assert list(result.trades["bar_index"]) == [2]
+    assert result.unfilled_orders == 2
