@@ -59,6 +59,11 @@ class Portfolio:
         marks = np.where(np.isnan(self.marks), self.average_price, self.marks)
         return float(self.cash + np.dot(self.quantity, marks))
 
+    def unrealized_pnl(self) -> float:
+        """Open positions' gain or loss against their average price, at the latest close."""
+        marks = np.where(np.isnan(self.marks), self.average_price, self.marks)
+        return float(np.dot(self.quantity, marks - self.average_price))
+
     def drawdown_pct(self) -> float:
         return max(0.0, (self.high_water_mark - self.equity()) / self.high_water_mark * 100.0)
 

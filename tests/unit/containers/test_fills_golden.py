@@ -38,6 +38,21 @@ def test_next_open_fills_by_hand() -> None:
     assert result.metrics["final_equity"] == pytest.approx(expected_equity[-1])
 
 
+def test_realized_and_unrealized_pnl_by_hand() -> None:
+    from containers.factory import build_backtest
+
+    execution = {"slippage_bps": 10, "commission": {"type": "fixed", "amount": 1.0}}
+    cfg = config([portfolio(capital=1000.0, sizer={"type": "fixed", "quantity": 10})], execution=execution)
+    container = build_backtest(cfg, bars(CLOSES, OPENS))
+    container.run()
+    book = container.portfolios[0].portfolio
+    realized = 10 * (10.6 * 0.999 - 10.8 * 1.001) + 10 * (10.6 * 0.999 - 12.1 * 1.001)
+    assert book.realized_pnl == pytest.approx(realized)
+    assert book.unrealized_pnl() == pytest.approx(10 * (12.5 - 12.1 * 1.001))
+    assert book.commission_paid == 5.0
+    assert book.equity() == pytest.approx(1000 + realized + book.unrealized_pnl() - 5.0)
+
+
 def test_same_bar_close_fills_only_when_asked() -> None:
     result = _run("same_bar_close")
     trades = result.trades
