@@ -63,6 +63,7 @@ ClassifierConfig = Annotated[
 class ExecutionConfig(StrictModel):
     """How the engine fills orders and what trading costs."""
 
+    engine: Literal["fast", "event"] = "fast"
     fill_at: Literal["next_open", "same_bar_close"] = "next_open"
     slippage_bps: float = Field(default=0.0, ge=0, le=1000)
     commission: CommissionConfig = PercentageCommission()
@@ -98,6 +99,27 @@ class BacktestConfig(StrictModel):
     def content_hash(self) -> str:
         payload: Any = self.model_dump(mode="json")
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def with_changes(config: BacktestConfig, changes: dict[str, Any]) -> BacktestConfig:
+    """A re-validated copy with top-level sections updated, e.g. {'execution': {...}}."""
+    payload = config.model_dump(mode="json", exclude_unset=False)
+    for key, value in changes.items():
+        payload[key] = {**payload[key], **value} if isinstance(value, dict) else value
+    return type(config).model_validate(payload)
+
+
+def with_strategy_params(config: BacktestConfig, portfolio: str, strategy: str,
+                         params: dict[str, Any]) -> BacktestConfig:
+    """A re-validated copy in which one strategy's params are updated."""
+    payload = config.model_dump(mode="json")
+    for classifier in payload["classifiers"]:
+        for book in classifier["portfolios"]:
+            for item in book["strategies"]:
+                if book["name"] == portfolio and item["name"] == strategy:
+                    item["params"] = {**item["params"], **params}
+                    return type(config).model_validate(payload)
+    raise KeyError(f"no strategy '{strategy}' in portfolio '{portfolio}'")
 
 
 def _unique(seen: dict[str, str], name: str, where: str) -> None:

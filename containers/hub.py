@@ -32,14 +32,17 @@ class IndicatorHub:
         self.computations: Counter[str] = Counter()
         self.arrays: dict[str, np.ndarray] = {name: data.field(name) for name in PRICE_FIELDS}
         self.arrays.update(precomputed or {})
-        for spec in specs:
-            if spec.output(_first_output(spec)) in self.arrays:
-                continue
-            self.arrays.update(compute(spec, data))
-            self.computations[spec.key] += 1
-        self._indicator_keys = [key for key in self.arrays if key not in PRICE_FIELDS]
+        self.ensure(specs)
         self.current_bar = -1
         self._bus: ScopedEventBus | None = None
+
+    def ensure(self, specs: Iterable[IndicatorSpec]) -> None:
+        """Computes each indicator not held yet (once); what is held already is reused as it is."""
+        for spec in specs:
+            if spec.output(_first_output(spec)) not in self.arrays:
+                self.arrays.update(compute(spec, self.data))
+                self.computations[spec.key] += 1
+        self._indicator_keys = [key for key in self.arrays if key not in PRICE_FIELDS]
 
     def attach(self, bus: ScopedEventBus) -> None:
         """Listens for BAR and answers with one INDICATOR event per bar."""

@@ -55,9 +55,15 @@ class Portfolio:
         return float(self.quantity[self._symbol_index[symbol]])
 
     def equity(self) -> float:
-        """Cash plus every position marked at the latest close (positions with no mark yet count at cost)."""
+        """Cash plus every position marked at the latest close (positions with no mark yet count at cost).
+
+        Summed left to right, as the fast engine's kernel does, so both get the same float.
+        """
         marks = np.where(np.isnan(self.marks), self.average_price, self.marks)
-        return float(self.cash + np.dot(self.quantity, marks))
+        total = 0.0
+        for held, mark in zip(self.quantity.tolist(), marks.tolist(), strict=True):
+            total += held * mark
+        return float(self.cash + total)
 
     def unrealized_pnl(self) -> float:
         """Open positions' gain or loss against their average price, at the latest close."""

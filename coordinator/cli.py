@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -17,12 +18,23 @@ from coordinator.config import load_experiment
 from coordinator.workflows.backtest import load_data, run_backtest_workflow
 from coordinator.workspace import run_directory
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="admf: distributed, resumable backtest optimization.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="admf: distributed, resumable backtest optimization.",
+)
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
 ConfigArg = Annotated[Path, typer.Argument(help="Experiment YAML file.", show_default=False)]
+
+
+class EngineChoice(StrEnum):
+    fast = "fast"
+    event = "event"
+
+
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full traceback on errors.")]
 
 
@@ -41,8 +53,9 @@ def _guarded(debug: bool, work: Callable[[], None]) -> None:
     except Exception as error:
         if debug:
             raise
-        errors.print(f"internal error: {type(error).__name__}: {error} (rerun with --debug for the traceback)",
-                     markup=False)
+        errors.print(
+            f"internal error: {type(error).__name__}: {error} (rerun with --debug for the traceback)", markup=False
+        )
         raise typer.Exit(1) from None
 
 
@@ -63,8 +76,10 @@ def validate(config: ConfigArg, debug: DebugOpt = False) -> None:
         experiment = load_experiment(config)
         data = load_data(experiment, config)
         first, last = pd.Timestamp(data.timestamps[0]), pd.Timestamp(data.timestamps[-1])
-        console.print(f"ok: {config} is valid: {data.n_bars} bars of {', '.join(data.symbols)} "
-                      f"from {first} to {last}", markup=False)
+        console.print(
+            f"ok: {config} is valid: {data.n_bars} bars of {', '.join(data.symbols)} from {first} to {last}",
+            markup=False,
+        )
 
     _guarded(debug, work)
 
@@ -73,6 +88,7 @@ def validate(config: ConfigArg, debug: DebugOpt = False) -> None:
 def backtest(
     config: ConfigArg,
     out: Annotated[str | None, typer.Option("--out", help="Run directory (default runs/<name>).")] = None,
+    engine: Annotated[EngineChoice | None, typer.Option("--engine", help="Override execution.engine.")] = None,
     debug: DebugOpt = False,
 ) -> None:
     """Run one backtest; print its metrics and write metrics.json, equity.parquet, trades.parquet."""
@@ -80,10 +96,15 @@ def backtest(
     def work() -> None:
         experiment = load_experiment(config)
         directory = run_directory(experiment.name, out, experiment.output.dir, config.parent)
-        run = run_backtest_workflow(experiment, config, directory)
+        run = run_backtest_workflow(experiment, config, directory, engine.value if engine else None)
+        if run.result.fallback:
+            errors.print(f"note: {run.result.fallback}", markup=False)
         console.print(_metrics_table(f"{experiment.name}: {run.data.n_bars} bars", run.result.metrics.to_dict()))
-        console.print(f"{len(run.result.trades)} fills, {len(run.result.rejects)} vetoed signals; "
-                      f"results in {directory}", markup=False)
+        console.print(
+            f"{len(run.result.trades)} fills, {len(run.result.rejects)} vetoed signals "
+            f"({run.result.engine} engine); results in {directory}",
+            markup=False,
+        )
 
     _guarded(debug, work)
 

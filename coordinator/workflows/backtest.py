@@ -13,7 +13,8 @@ from containers.data.market import MarketData
 from containers.data.split import select_part
 from containers.errors import ConfigError
 from containers.factory import check_symbols
-from containers.results import BacktestResult, run_backtest
+from containers.results import BacktestResult
+from containers.run import Engine, run_backtest
 from coordinator import __version__
 from coordinator.config import ExperimentConfig
 from coordinator.workspace import ensure_writable, write_json, write_parquet
@@ -36,10 +37,11 @@ class BacktestRun:
     result: BacktestResult
 
 
-def run_backtest_workflow(config: ExperimentConfig, config_path: Path, directory: Path) -> BacktestRun:
+def run_backtest_workflow(config: ExperimentConfig, config_path: Path, directory: Path,
+                          engine: Engine | None = None) -> BacktestRun:
     data = load_data(config, config_path)
     ensure_writable(directory)
-    result = run_backtest(config, data)
+    result = run_backtest(config, data, engine)
     write_parquet(directory / "equity.parquet", result.equity.reset_index())
     write_parquet(directory / "trades.parquet", result.trades)
     write_parquet(directory / "rejects.parquet", result.rejects)
@@ -47,6 +49,7 @@ def run_backtest_workflow(config: ExperimentConfig, config_path: Path, directory
         "total": result.metrics.to_dict(),
         "portfolios": {name: row.to_dict() for name, row in result.portfolio_metrics.iterrows()},
         "unfilled_orders": result.unfilled_orders,
+        "engine": result.engine,
         "rejected_signals": len(result.rejects),
     })
     write_json(directory / "manifest.json", {

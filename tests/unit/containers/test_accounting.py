@@ -4,9 +4,9 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from containers.event_run import collect
 from containers.events import Fill, Order
 from containers.factory import build_backtest
-from containers.results import collect
 from tests.helpers import bars, config, portfolio
 
 SIZERS = [{"type": "fixed", "quantity": 7}, {"type": "percentage", "pct": 30},

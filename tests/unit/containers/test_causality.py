@@ -14,7 +14,7 @@ from containers.data.config import SyntheticData
 from containers.data.market import PRICE_FIELDS, MarketData
 from containers.data.synthetic import generate_synthetic
 from containers.hub import FutureAccessError, IndicatorHub, plan
-from containers.results import run_backtest
+from containers.run import run_backtest
 from tests.helpers import config, portfolio
 
 DATA = generate_synthetic(SyntheticData(symbols=("A", "B"), bars=400, seed=11))

@@ -9,7 +9,7 @@ import pandas as pd
 from containers.bus import Dispatcher, ScopedEventBus
 from containers.events import Bar, Classification, Fill, Indicator, Order, PortfolioUpdate, Signal
 from containers.factory import build_backtest
-from containers.results import run_backtest
+from containers.run import run_backtest
 from tests.helpers import bars, config, portfolio
 
 CLOSES = [10.0, 11.0, 10.5, 12.0, 12.5, 12.0, 11.0]

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from containers.results import run_backtest
+from containers.run import run_backtest
 from tests.helpers import bars, config, portfolio
 
 # fast SMA(1) vs slow SMA(2) is long after an up-close and short after a down-close

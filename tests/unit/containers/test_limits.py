@@ -3,7 +3,7 @@
 import pytest
 
 from containers.components.limits import DailyLoss, ExposureCheck, MaxDrawdown, MaxGrossExposure, MaxPosition
-from containers.results import run_backtest
+from containers.run import run_backtest
 from tests.helpers import bars, config, portfolio
 
 UP_AND_DOWN = [10.0, 11.0, 12.0, 11.0, 12.0, 13.0]
