@@ -92,11 +92,12 @@ def _veto(kinds: np.ndarray, first: np.ndarray, second: np.ndarray, count: int, 
 
 
 @njit(cache=True)
-def _equity(cash: float, quantity: np.ndarray, marks: np.ndarray) -> float:
+def _equity(cash: np.ndarray, quantity: np.ndarray, p: int, close: np.ndarray, t: int) -> float:
+    """Portfolio p's cash plus its positions marked at close[t], summed left to right (portfolio.equity)."""
     total = 0.0
-    for j in range(quantity.shape[0]):
-        total += quantity[j] * marks[j]
-    return cash + total
+    for j in range(quantity.shape[1]):
+        total += quantity[p, j] * close[t, j]
+    return cash[p] + total
 
 
 @njit(cache=True)
@@ -210,8 +211,9 @@ def simulate(open_: np.ndarray, close: np.ndarray, day: np.ndarray, signals: np.
     rejects = np.empty((256 if record else 0, len(REJECT_FIELDS)))
     closing_pnl = np.empty(1024)
     n_fills, n_rejects, n_closing, fill_count = 0, 0, 0, 0
+    equity_now = np.empty(n_portfolios)  # at close[t], before same-bar fills: what risk sizes with
     for t in range(n_bars):
-        if not same_bar_close:
+        if not same_bar_close and n_orders:
             fills, n_fills, closing_pnl, n_closing, fill_count = _fill_orders(
                 orders, n_orders, t, open_, slippage_bps, commission_kind, commission_params, cash, quantity,
                 average, pending, record, fills, n_fills, closing_pnl, n_closing, fill_count)
@@ -219,7 +221,8 @@ def simulate(open_: np.ndarray, close: np.ndarray, day: np.ndarray, signals: np.
         for p in range(n_portfolios):
             if t > 0 and day[t] != day[t - 1]:
                 day_start[p] = equity_curve[t - 1, p]
-            high_water[p] = max(high_water[p], _equity(cash[p], quantity[p], close[t]))
+            equity_now[p] = _equity(cash, quantity, p, close, t)
+            high_water[p] = max(high_water[p], equity_now[p])
         for k in range(n_slots):
             value = signals[t, k]
             if np.isnan(value):
@@ -239,7 +242,7 @@ def simulate(open_: np.ndarray, close: np.ndarray, day: np.ndarray, signals: np.
                 next_order_id += 1
             if direction == 0:
                 continue
-            equity = _equity(cash[p], quantity[p], close[t])
+            equity = equity_now[p]
             price = close[t, j]
             size = _size(sizer_kind[p], sizer_params[p], equity, price, abs(value), sizer_value[p, t, j],
                          periods_per_year)
@@ -265,13 +268,14 @@ def simulate(open_: np.ndarray, close: np.ndarray, day: np.ndarray, signals: np.
                 _store(rejects, n_rejects, (float(t), float(p), float(k), float(j), resulting, float(code), price,
                                             equity, gross, drawdown, daily_loss))
                 n_rejects += 1
-        if same_bar_close:
+        filled_at_close = same_bar_close and n_orders > 0
+        if filled_at_close:
             fills, n_fills, closing_pnl, n_closing, fill_count = _fill_orders(
                 orders, n_orders, t, close, slippage_bps, commission_kind, commission_params, cash, quantity,
                 average, pending, record, fills, n_fills, closing_pnl, n_closing, fill_count)
             n_orders = 0
         for p in range(n_portfolios):
-            equity = _equity(cash[p], quantity[p], close[t])
+            equity = _equity(cash, quantity, p, close, t) if filled_at_close else equity_now[p]
             equity_curve[t, p] = equity
             cash_curve[t, p] = cash[p]
             for j in range(n_symbols):

@@ -82,13 +82,13 @@ def test_hub_refuses_future_bars() -> None:
         hub.values_at(inputs, 0, 11)
 
 
-def test_whole_backtest_is_causal() -> None:
+def test_whole_backtest_is_causal(engine: str) -> None:
     strategies = [{"name": kind, "type": kind} for kind in STRATEGY_PARAMS]
     cfg = config([portfolio(capital=1e6, strategies=strategies, sizer={"type": "atr", "risk_pct": 0.5})],
                  classifier="volatility", classifier_params={"fast": 10, "slow": 40})
-    base = run_backtest(cfg, DATA)
+    base = run_backtest(cfg, DATA, engine)
     for i, t in enumerate(CUTS[:2]):
-        changed = run_backtest(cfg, _with_new_future(DATA, t, seed=20 + i))
+        changed = run_backtest(cfg, _with_new_future(DATA, t, seed=20 + i), engine)
         pd.testing.assert_frame_equal(base.equity.iloc[: t + 1], changed.equity.iloc[: t + 1])
         # orders placed at t fill at t+1's open, which belongs to the changed future
         pd.testing.assert_frame_equal(base.trades[base.trades["bar_index"] <= t],

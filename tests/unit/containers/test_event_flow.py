@@ -82,7 +82,7 @@ def _two_portfolios() -> list[dict]:
             portfolio("large", 50_000.0, strategies, sizer={"type": "percentage", "pct": 50})]
 
 
-def test_two_portfolios_with_the_same_signals_stay_independent() -> None:
+def test_two_portfolios_with_the_same_signals_stay_independent(engine: str) -> None:
     rng = np.random.default_rng(3)
     data = bars(list(100 * np.exp(np.cumsum(rng.normal(0, 0.02, 300)))))
     recorder = Recorder()
@@ -91,9 +91,9 @@ def test_two_portfolios_with_the_same_signals_stay_independent() -> None:
     for bus_name, _, event in recorder.events:
         if isinstance(event, Fill):
             assert bus_name.endswith("/" + event.portfolio)  # delivered to its own container only
-    together = run_backtest(config(_two_portfolios()), data)
+    together = run_backtest(config(_two_portfolios()), data, engine)
     for alone in _two_portfolios():
-        by_itself = run_backtest(config([alone]), data)
+        by_itself = run_backtest(config([alone]), data, engine)
         name = alone["name"]
         pd.testing.assert_series_equal(together.equity[name], by_itself.equity[name])
         mine = together.trades[together.trades["portfolio"] == name].drop(columns="order_id").reset_index(drop=True)
@@ -104,11 +104,11 @@ def test_two_portfolios_with_the_same_signals_stay_independent() -> None:
     assert (large["quantity"].abs().to_numpy() > small["quantity"].abs().to_numpy()).all()  # ... own capital
 
 
-def test_same_config_twice_gives_identical_results() -> None:
+def test_same_config_twice_gives_identical_results(engine: str) -> None:
     cfg = config(_two_portfolios(), classifier="volatility", classifier_params={"fast": 5, "slow": 20})
     rng = np.random.default_rng(5)
     data = bars(list(100 * np.exp(np.cumsum(rng.normal(0, 0.02, 400)))))
-    first, second = run_backtest(cfg, data), run_backtest(cfg, data)
+    first, second = run_backtest(cfg, data, engine), run_backtest(cfg, data, engine)
     pd.testing.assert_frame_equal(first.trades, second.trades)
     pd.testing.assert_frame_equal(first.equity, second.equity)
     pd.testing.assert_series_equal(first.metrics, second.metrics)

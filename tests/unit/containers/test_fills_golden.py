@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from containers.factory import build_backtest
 from containers.run import run_backtest
 from tests.helpers import bars, config, portfolio
 
@@ -11,14 +12,14 @@ CLOSES = [10.0, 11.0, 10.5, 12.0, 12.5]
 OPENS = [10.0, 10.2, 10.8, 10.6, 12.1]
 
 
-def _run(fill_at: str) -> object:
+def _run(fill_at: str, engine: str) -> object:
     execution = {"fill_at": fill_at, "slippage_bps": 10, "commission": {"type": "fixed", "amount": 1.0}}
     cfg = config([portfolio(capital=1000.0, sizer={"type": "fixed", "quantity": 10})], execution=execution)
-    return run_backtest(cfg, bars(CLOSES, OPENS))
+    return run_backtest(cfg, bars(CLOSES, OPENS), engine)
 
 
-def test_next_open_fills_by_hand() -> None:
-    result = _run("next_open")
+def test_next_open_fills_by_hand(engine: str) -> None:
+    result = _run("next_open", engine)
     trades = result.trades
     buy, sell = 1.001, 0.999
     # bar 1 closes up → buy 10 at bar 2's open; bar 2 closes down → sell 10 (close) + sell 10 (short)
@@ -39,8 +40,6 @@ def test_next_open_fills_by_hand() -> None:
 
 
 def test_realized_and_unrealized_pnl_by_hand() -> None:
-    from containers.factory import build_backtest
-
     execution = {"slippage_bps": 10, "commission": {"type": "fixed", "amount": 1.0}}
     cfg = config([portfolio(capital=1000.0, sizer={"type": "fixed", "quantity": 10})], execution=execution)
     container = build_backtest(cfg, bars(CLOSES, OPENS))
@@ -53,16 +52,16 @@ def test_realized_and_unrealized_pnl_by_hand() -> None:
     assert book.equity() == pytest.approx(1000 + realized + book.unrealized_pnl() - 5.0)
 
 
-def test_same_bar_close_fills_only_when_asked() -> None:
-    result = _run("same_bar_close")
+def test_same_bar_close_fills_only_when_asked(engine: str) -> None:
+    result = _run("same_bar_close", engine)
     trades = result.trades
     assert list(trades["bar_index"]) == [1, 2, 2, 3, 3]
     np.testing.assert_allclose(trades["price"], [11.0 * 1.001, 10.5 * 0.999, 10.5 * 0.999, 12.0 * 1.001,
                                                  12.0 * 1.001], rtol=1e-12)
 
 
-def test_order_on_the_last_bar_is_reported_unfilled() -> None:
+def test_order_on_the_last_bar_is_reported_unfilled(engine: str) -> None:
     cfg = config([portfolio(sizer={"type": "fixed", "quantity": 1})])
-    result = run_backtest(cfg, bars([10.0, 11.0, 10.0]))  # bar 2 closes down: orders with no bar 3 to fill on
+    result = run_backtest(cfg, bars([10.0, 11.0, 10.0]), engine)  # bar 2 closes down: orders with no bar 3 to fill on
     assert list(result.trades["bar_index"]) == [2]
     assert result.unfilled_orders == 2

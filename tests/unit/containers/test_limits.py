@@ -30,33 +30,33 @@ def test_limit_reasons_by_hand() -> None:
     ({"type": "max_position", "max_quantity": 5}, "max_position: 10 shares of X > 5"),
     ({"type": "max_gross_exposure", "max_pct": 5}, "max_gross_exposure: gross exposure would be 11.00%"),
 ])
-def test_exposure_limits_veto_every_entry_in_a_backtest(limit: dict, reason_start: str) -> None:
+def test_exposure_limits_veto_every_entry_in_a_backtest(limit: dict, reason_start: str, engine: str) -> None:
     cfg = config([portfolio(sizer={"type": "fixed", "quantity": 10}, limits=[limit])])
-    result = run_backtest(cfg, bars(UP_AND_DOWN))
+    result = run_backtest(cfg, bars(UP_AND_DOWN), engine)
     assert result.trades.empty
     assert len(result.rejects) > 0
     assert result.rejects["reason"].iloc[0].startswith(reason_start)  # 10 x $11 of $1,000 = 11%
 
 
-def _crash_run(limit: dict, freq: str) -> object:
+def _crash_run(limit: dict, freq: str, engine: str) -> object:
     # buy 9 shares (100% of $1,000 at $101) after bar 1, the price halves, the long closes at bar 3's open,
     # then bar 3 closes up: a new entry while equity is 631 (drawdown 36.9% from 1,000)
     closes, opens = [100.0, 101.0, 60.0, 61.0, 62.0], [100.0, 100.0, 101.0, 60.0, 61.0]
     cfg = config([portfolio(sizer={"type": "percentage", "pct": 100}, allow_short=False, limits=[limit])])
-    return run_backtest(cfg, bars(closes, opens, freq=freq))
+    return run_backtest(cfg, bars(closes, opens, freq=freq), engine)
 
 
-def test_max_drawdown_stops_new_entries() -> None:
-    result = _crash_run({"type": "max_drawdown", "max_pct": 5}, "D")
+def test_max_drawdown_stops_new_entries(engine: str) -> None:
+    result = _crash_run({"type": "max_drawdown", "max_pct": 5}, "D", engine)
     assert list(result.trades["quantity"]) == [9, -9]  # the exit was never blocked
     equity_at_bar_3 = 1000 - 9 * 101 + 9 * 60
     assert result.rejects["reason"].iloc[0] == (
         f"max_drawdown: drawdown {100 * (1000 - equity_at_bar_3) / 1000:.2f}% >= 5%")
 
 
-def test_daily_loss_counts_from_the_previous_days_close() -> None:
-    intraday = _crash_run({"type": "daily_loss", "max_pct": 5}, "h")  # all bars on one day
+def test_daily_loss_counts_from_the_previous_days_close(engine: str) -> None:
+    intraday = _crash_run({"type": "daily_loss", "max_pct": 5}, "h", engine)  # all bars on one day
     assert intraday.rejects["reason"].iloc[0] == "daily_loss: down 36.90% today >= 5%"
-    daily = _crash_run({"type": "daily_loss", "max_pct": 5}, "D")  # bar 3's day started at 631
+    daily = _crash_run({"type": "daily_loss", "max_pct": 5}, "D", engine)  # bar 3's day started at 631
     assert daily.rejects.empty
     assert list(daily.trades["quantity"]) == [9, -9, 10]  # re-entry: 631 / 61 = 10.3 → 10 shares
