@@ -20,14 +20,14 @@ import time
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from containers.config import BacktestConfig, with_strategy_params  # noqa: E402
-from containers.data.config import SyntheticData  # noqa: E402
-from containers.data.synthetic import generate_synthetic  # noqa: E402
-from containers.fast import run_batch  # noqa: E402
-from containers.hub import IndicatorHub  # noqa: E402
-from containers.run import run_backtest  # noqa: E402
+from containers.config import BacktestConfig, with_strategy_params
+from containers.data.config import SyntheticData
+from containers.data.synthetic import generate_synthetic
+from containers.fast import run_batch
+from containers.hub import IndicatorHub
+from containers.run import run_backtest
 
 
 def sweep_config(bars: int) -> BacktestConfig:

@@ -38,9 +38,8 @@ from containers.kernels import (
     SIZER_REJECT,
     SIZER_VOLATILITY,
     simulate,
-    summarize,
-    total_equity,
 )
+from containers.metric_kernels import finish
 from containers.metrics import METRIC_NAMES
 from containers.results import BacktestResult, assemble, rejects_frame, trades_frame
 
@@ -133,6 +132,8 @@ class FastModel:
                         columns.append(self.slot_signal(slot, strategy.params))
         self.signals = np.ascontiguousarray(np.column_stack(columns)) if columns else np.empty((data.n_bars, 0))
         self._static = self._kernel_arrays()
+        self._total_curve = np.empty(data.n_bars)  # reused by every simulation of this model
+        self._total_exposed = np.empty(data.n_bars, dtype=np.bool_)
 
     def _regime_codes(self, classifier: Any) -> np.ndarray:
         rule = classifier.params
@@ -186,10 +187,11 @@ class FastModel:
         }
 
     def simulate(self, signals: np.ndarray, record: bool) -> tuple:
-        return simulate(signals=signals, record=record, **self._static)
+        return simulate(signals=signals, record=record, total_curve=self._total_curve,
+                        total_exposed=self._total_exposed, **self._static)
 
     def run(self) -> BacktestResult:
-        equity, _, exposed, fills, rejects, unfilled, _, _ = self.simulate(self.signals, record=True)
+        equity, _, exposed, fills, rejects, unfilled, _ = self.simulate(self.signals, record=True)
         return assemble(self.data.timestamps, [book.name for book in self.books], equity, exposed,
                         self._trades(fills), self._rejects(rejects), int(unfilled), self.periods_per_year, "fast")
 
@@ -255,8 +257,7 @@ def run_batch(config: BacktestConfig, data: MarketData, portfolio: str, strategy
             raise ConfigError(f"batch parameter set {i} {dict(changes)}: {error.errors()[0]['msg']}") from error
         for k in targets:
             signals[:, k] = model.slot_signal(model.slots[k], params)
-        equity, _, exposed, _, _, _, closing_pnl, fill_count = model.simulate(signals, record=False)
-        rows.append(summarize(total_equity(equity), closing_pnl, fill_count, exposed.any(axis=1),
-                              model.periods_per_year))
+        accumulator = model.simulate(signals, record=False)[-1]
+        rows.append(finish(accumulator, model.periods_per_year))
     metrics = pd.DataFrame(np.array(rows).reshape(len(rows), len(METRIC_NAMES)), columns=list(METRIC_NAMES))
     return pd.concat([pd.DataFrame([dict(changes) for changes in param_sets]), metrics], axis=1)

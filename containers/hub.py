@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 import numpy as np
 
@@ -63,13 +63,31 @@ class IndicatorHub:
             return {role: float("nan") for role in inputs}
         return {role: float(self.arrays[item.key][bar_index, symbol]) for role, item in inputs.items()}
 
-    def columns(self, inputs: Mapping[str, Input], symbol: int, lag: int = 0) -> dict[str, np.ndarray]:
-        """Whole columns of one symbol, shifted by `lag` bars (NaN-padded), for vectorized rules."""
-        result = {}
-        for role, item in inputs.items():
-            column = self.arrays[item.key][:, symbol]
-            result[role] = column if lag == 0 else np.concatenate([np.full(lag, np.nan), column[:-lag]])
-        return result
+    def columns(self, inputs: Mapping[str, Input], symbol: int, lag: int = 0) -> Mapping[str, np.ndarray]:
+        """Whole columns of one symbol, shifted by `lag` bars (NaN-padded), for vectorized rules.
+
+        Columns are made when a rule reads them, so a rule that never looks back pays nothing for `prev`.
+        """
+        return LazyColumns(self.arrays, inputs, symbol, lag)
+
+
+class LazyColumns(Mapping[str, np.ndarray]):
+    """role → a hub column of one symbol, lagged by `lag` bars, built on first access."""
+
+    def __init__(self, arrays: Mapping[str, np.ndarray], inputs: Mapping[str, Input], symbol: int, lag: int) -> None:
+        self._arrays, self._inputs, self._symbol, self._lag = arrays, inputs, symbol, lag
+
+    def __getitem__(self, role: str) -> np.ndarray:
+        column = self._arrays[self._inputs[role].key][:, self._symbol]
+        if self._lag == 0:
+            return column
+        return np.concatenate([np.full(self._lag, np.nan), column[: -self._lag]])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._inputs)
+
+    def __len__(self) -> int:
+        return len(self._inputs)
 
 
 def _first_output(spec: IndicatorSpec) -> str:

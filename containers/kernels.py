@@ -12,6 +12,8 @@ import math
 import numpy as np
 from numba import njit
 
+from containers.metric_kernels import A_FILLS, new_accumulator, observe_curve, observe_trade
+
 SIZER_FIXED, SIZER_PERCENTAGE, SIZER_ATR, SIZER_VOLATILITY = 0, 1, 2, 3
 LIMIT_MAX_POSITION, LIMIT_GROSS, LIMIT_DRAWDOWN, LIMIT_DAILY = 0, 1, 2, 3
 COMMISSION_PERCENTAGE, COMMISSION_PER_SHARE, COMMISSION_FIXED, COMMISSION_NONE = 0, 1, 2, 3
@@ -22,17 +24,16 @@ FILL_FIELDS = ("order_id", "bar_index", "portfolio", "slot", "symbol", "quantity
                "slippage_cost", "realized_pnl", "regime")
 REJECT_FIELDS = ("bar_index", "portfolio", "slot", "symbol", "quantity", "code", "price", "equity",
                  "gross_exposure_after", "drawdown_pct", "daily_loss_pct")
-METRIC_COUNT = 13
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _whole_shares(quantity: float) -> float:
     if not np.isfinite(quantity) or quantity <= 0:
         return 0.0
     return np.floor(quantity + 1e-9)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _size(kind: int, params: np.ndarray, equity: float, price: float, strength: float, value: float,
           periods_per_year: float) -> float:
     if kind == SIZER_FIXED:
@@ -54,7 +55,7 @@ def _size(kind: int, params: np.ndarray, equity: float, price: float, strength: 
     return _whole_shares(equity * weight * abs(strength) / price)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _commission(kind: int, params: np.ndarray, quantity: float, price: float) -> float:
     if kind == COMMISSION_PERCENTAGE:
         return max(abs(quantity) * price * params[0] / 100.0, params[1])
@@ -66,7 +67,7 @@ def _commission(kind: int, params: np.ndarray, quantity: float, price: float) ->
     return 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _veto(kinds: np.ndarray, first: np.ndarray, second: np.ndarray, count: int, quantity: float, price: float,
           equity: float, gross_after: float, drawdown: float, daily_loss: float) -> int:
     """Index of the first limit that vetoes, or -1 (same order and arithmetic as limits.py)."""
@@ -91,7 +92,7 @@ def _veto(kinds: np.ndarray, first: np.ndarray, second: np.ndarray, count: int, 
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _equity(cash: np.ndarray, quantity: np.ndarray, p: int, close: np.ndarray, t: int) -> float:
     """Portfolio p's cash plus its positions marked at close[t], summed left to right (portfolio.equity)."""
     total = 0.0
@@ -100,12 +101,12 @@ def _equity(cash: np.ndarray, quantity: np.ndarray, p: int, close: np.ndarray, t
     return cash[p] + total
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _sign(value: float) -> int:
     return 1 if value > 0 else (-1 if value < 0 else 0)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _grow(records: np.ndarray, used: int) -> np.ndarray:
     if used < records.shape[0]:
         return records
@@ -114,14 +115,14 @@ def _grow(records: np.ndarray, used: int) -> np.ndarray:
     return bigger
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _store(records: np.ndarray, row: int, values: tuple) -> None:
     """records[row] = values, for a tuple of floats (numba cannot assign a mixed tuple to a row)."""
     for column in range(len(values)):
         records[row, column] = values[column]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _grow_1d(values: np.ndarray, used: int) -> np.ndarray:
     if used < values.shape[0]:
         return values
@@ -130,7 +131,7 @@ def _grow_1d(values: np.ndarray, used: int) -> np.ndarray:
     return bigger
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _apply_fill(quantity: np.ndarray, average: np.ndarray, p: int, j: int, fill_quantity: float,
                 fill_price: float) -> float:
     """portfolio.apply_fill_to_position on the arrays; returns the realized P&L."""
@@ -151,11 +152,11 @@ def _apply_fill(quantity: np.ndarray, average: np.ndarray, p: int, j: int, fill_
     return realized
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _fill_orders(orders: np.ndarray, n_orders: int, t: int, prices: np.ndarray, slippage_bps: float,
                  commission_kind: int, commission_params: np.ndarray, cash: np.ndarray, quantity: np.ndarray,
-                 average: np.ndarray, pending: np.ndarray, record: bool, fills: np.ndarray, n_fills: int,
-                 closing_pnl: np.ndarray, n_closing: int, fill_count: int):
+                 average: np.ndarray, pending: np.ndarray, acc: np.ndarray, record: bool, fills: np.ndarray,
+                 n_fills: int):
     """Fills the buffered orders at `prices[t]` in the order they were placed (engine.py)."""
     for o in range(n_orders):
         p, j, fill_quantity = int(orders[o, 1]), int(orders[o, 3]), orders[o, 4]
@@ -166,32 +167,32 @@ def _fill_orders(orders: np.ndarray, n_orders: int, t: int, prices: np.ndarray, 
         cash[p] -= fill_quantity * price + commission
         realized = _apply_fill(quantity, average, p, j, fill_quantity, price)
         pending[p, j] -= fill_quantity
-        fill_count += 1
+        acc[A_FILLS] += 1
         if realized != 0:
-            closing_pnl = _grow_1d(closing_pnl, n_closing)
-            closing_pnl[n_closing] = realized
-            n_closing += 1
+            observe_trade(acc, realized)
         if record:
             fills = _grow(fills, n_fills)
             _store(fills, n_fills, (orders[o, 0], float(t), float(p), orders[o, 2], float(j), fill_quantity, price,
                                     commission, abs(fill_quantity) * abs(price - market), realized, orders[o, 5]))
             n_fills += 1
-    return fills, n_fills, closing_pnl, n_closing, fill_count
+    return fills, n_fills
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def simulate(open_: np.ndarray, close: np.ndarray, day: np.ndarray, signals: np.ndarray,
              slot_portfolio: np.ndarray, slot_symbol: np.ndarray, slot_regime: np.ndarray,
              capital: np.ndarray, allow_short: np.ndarray, sizer_kind: np.ndarray, sizer_params: np.ndarray,
              sizer_value: np.ndarray, limit_kind: np.ndarray, limit_first: np.ndarray, limit_second: np.ndarray,
              limit_count: np.ndarray, same_bar_close: bool, slippage_bps: float, commission_kind: int,
-             commission_params: np.ndarray, periods_per_year: float, record: bool):
+             commission_params: np.ndarray, periods_per_year: float, record: bool, total_curve: np.ndarray,
+             total_exposed: np.ndarray):
     """The bar loop of engine.py + risk.py + portfolio.py over (bars, slots) signals.
 
     A slot is one (portfolio, strategy, symbol) signal column, in the order the event engine
-    dispatches them. Returns equity and cash curves (bars, portfolios), exposure flags, fills and
-    rejects (when `record`), the number of unfilled orders, the realized P&L of every closing fill in
-    fill order, and the number of fills.
+    dispatches them. Always returns the metrics accumulator of the total equity (see
+    metric_kernels), which it builds in `total_curve` and `total_exposed` (bars,), buffers the caller
+    may reuse; with `record` also the equity and cash curves (bars, portfolios), exposure flags,
+    fills and rejects. The number of orders left unfilled at the end comes too.
     """
     n_bars, n_symbols = close.shape
     n_portfolios, n_slots = capital.shape[0], signals.shape[1]
@@ -201,26 +202,28 @@ def simulate(open_: np.ndarray, close: np.ndarray, day: np.ndarray, signals: np.
     pending = np.zeros((n_portfolios, n_symbols))
     high_water = capital.copy()
     day_start = capital.copy()
-    equity_curve = np.empty((n_bars, n_portfolios))
-    cash_curve = np.empty((n_bars, n_portfolios))
-    exposed = np.zeros((n_bars, n_portfolios), dtype=np.bool_)
+    last_equity = capital.copy()
+    equity_now = np.empty(n_portfolios)  # at close[t], before same-bar fills: what risk sizes with
+    kept = n_bars if record else 0
+    equity_curve = np.empty((kept, n_portfolios))
+    cash_curve = np.empty((kept, n_portfolios))
+    exposed = np.zeros((kept, n_portfolios), dtype=np.bool_)
     orders = np.empty((2 * n_slots + 1, 6))  # order_id, portfolio, slot, symbol, quantity, regime
-    n_orders = 0
-    next_order_id = 0
+    n_orders, next_order_id = 0, 0
     fills = np.empty((1024 if record else 0, len(FILL_FIELDS)))
     rejects = np.empty((256 if record else 0, len(REJECT_FIELDS)))
-    closing_pnl = np.empty(1024)
-    n_fills, n_rejects, n_closing, fill_count = 0, 0, 0, 0
-    equity_now = np.empty(n_portfolios)  # at close[t], before same-bar fills: what risk sizes with
+    n_fills, n_rejects = 0, 0
+    acc = new_accumulator()
     for t in range(n_bars):
         if not same_bar_close and n_orders:
-            fills, n_fills, closing_pnl, n_closing, fill_count = _fill_orders(
-                orders, n_orders, t, open_, slippage_bps, commission_kind, commission_params, cash, quantity,
-                average, pending, record, fills, n_fills, closing_pnl, n_closing, fill_count)
+            fills, n_fills = _fill_orders(orders, n_orders, t, open_, slippage_bps, commission_kind,
+                                          commission_params, cash, quantity, average, pending, acc, record, fills,
+                                          n_fills)
             n_orders = 0
+        new_day = t > 0 and day[t] != day[t - 1]
         for p in range(n_portfolios):
-            if t > 0 and day[t] != day[t - 1]:
-                day_start[p] = equity_curve[t - 1, p]
+            if new_day:
+                day_start[p] = last_equity[p]
             equity_now[p] = _equity(cash, quantity, p, close, t)
             high_water[p] = max(high_water[p], equity_now[p])
         for k in range(n_slots):
@@ -270,84 +273,26 @@ def simulate(open_: np.ndarray, close: np.ndarray, day: np.ndarray, signals: np.
                 n_rejects += 1
         filled_at_close = same_bar_close and n_orders > 0
         if filled_at_close:
-            fills, n_fills, closing_pnl, n_closing, fill_count = _fill_orders(
-                orders, n_orders, t, close, slippage_bps, commission_kind, commission_params, cash, quantity,
-                average, pending, record, fills, n_fills, closing_pnl, n_closing, fill_count)
+            fills, n_fills = _fill_orders(orders, n_orders, t, close, slippage_bps, commission_kind,
+                                          commission_params, cash, quantity, average, pending, acc, record, fills,
+                                          n_fills)
             n_orders = 0
+        total, any_exposed = 0.0, False
         for p in range(n_portfolios):
             equity = _equity(cash, quantity, p, close, t) if filled_at_close else equity_now[p]
-            equity_curve[t, p] = equity
-            cash_curve[t, p] = cash[p]
+            is_exposed = False
             for j in range(n_symbols):
                 if quantity[p, j] != 0:
-                    exposed[t, p] = True
+                    is_exposed = True
+            if record:
+                equity_curve[t, p] = equity
+                cash_curve[t, p] = cash[p]
+                exposed[t, p] = is_exposed
+            last_equity[p] = equity
             high_water[p] = max(high_water[p], equity)
-    return (equity_curve, cash_curve, exposed, fills[:n_fills], rejects[:n_rejects], n_orders,
-            closing_pnl[:n_closing], fill_count)
-
-
-@njit(cache=True)
-def total_equity(curves: np.ndarray) -> np.ndarray:
-    """Row sums of (bars, portfolios) equity, added left to right."""
-    total = np.zeros(curves.shape[0])
-    for t in range(curves.shape[0]):
-        for p in range(curves.shape[1]):
-            total[t] += curves[t, p]
-    return total
-
-
-@njit(cache=True)
-def summarize(equity: np.ndarray, closing_pnl: np.ndarray, fill_count: int, exposed: np.ndarray,
-              periods_per_year: float) -> np.ndarray:
-    """The metrics of metrics.METRIC_NAMES, in that order, with every sum taken left to right."""
-    n = equity.shape[0] - 1
-    start, end = equity[0], equity[-1]
-    mean, peak, drawdown = 0.0, equity[0], 0.0
-    for t in range(n):
-        mean += (equity[t + 1] - equity[t]) / equity[t]
-    mean = mean / n if n > 0 else 0.0
-    squares, downside = 0.0, 0.0
-    for t in range(n):
-        change = (equity[t + 1] - equity[t]) / equity[t]
-        squares += (change - mean) ** 2
-        downside += min(change, 0.0) ** 2
-    for t in range(equity.shape[0]):
-        peak = max(peak, equity[t])
-        drawdown = max(drawdown, (peak - equity[t]) / peak)
-    std = math.sqrt(squares / (n - 1)) if n > 1 else 0.0
-    downside = math.sqrt(downside / n) if n > 0 else 0.0
-    growth = end / start
-    years = max(n, 1) / periods_per_year
-    annualized = (growth ** (1.0 / years) - 1.0) * 100.0 if growth > 0 else -100.0
-    wins, losses, n_wins, n_losses = 0.0, 0.0, 0, 0
-    for pnl in closing_pnl:
-        if pnl > 0:
-            wins += pnl
-            n_wins += 1
-        elif pnl < 0:
-            losses -= pnl
-            n_losses += 1
-    profit_factor = 0.0
-    if n_losses:
-        profit_factor = wins / losses
-    elif n_wins:
-        profit_factor = np.inf
-    root_year = math.sqrt(periods_per_year)
-    n_exposed = 0
-    for flag in exposed:
-        n_exposed += 1 if flag else 0
-    result = np.empty(METRIC_COUNT)
-    result[0] = (growth - 1.0) * 100.0
-    result[1] = annualized
-    result[2] = std * root_year * 100.0
-    result[3] = (mean / std if std > 0 else 0.0) * root_year
-    result[4] = (mean / downside if downside > 0 else 0.0) * root_year
-    result[5] = annualized / (drawdown * 100.0) if drawdown > 0 else 0.0
-    result[6] = drawdown * 100.0
-    result[7] = n_wins / closing_pnl.shape[0] * 100.0 if closing_pnl.shape[0] > 0 else 0.0
-    result[8] = profit_factor
-    result[9] = closing_pnl.shape[0]
-    result[10] = fill_count
-    result[11] = n_exposed / exposed.shape[0] * 100.0 if exposed.shape[0] > 0 else 0.0
-    result[12] = end
-    return result
+            total += equity
+            any_exposed = any_exposed or is_exposed
+        total_curve[t] = total
+        total_exposed[t] = any_exposed
+    observe_curve(acc, total_curve, total_exposed)
+    return equity_curve, cash_curve, exposed, fills[:n_fills], rejects[:n_rejects], n_orders, acc

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from containers.kernels import summarize
+from containers.metric_kernels import summarize
 
 METRIC_NAMES = (
     "total_return_pct", "annualized_return_pct", "volatility_pct", "sharpe_ratio", "sortino_ratio",

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from containers.kernels import total_equity
+from containers.metric_kernels import total_equity
 from containers.metrics import compute_metrics
 
 TRADE_COLUMNS = ("order_id", "bar_index", "timestamp", "portfolio", "strategy", "symbol", "side", "quantity",

@@ -1,0 +1,121 @@
+"""Metrics, compiled: an accumulator of trade statistics (fed fill by fill) and of the total equity curve.
+
+The kernel and `summarize` make the same calls in the same order, so both engines and the batch
+entry point give bit-equal metrics for equal curves and fills.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+# Slots of the accumulator array.
+(A_BARS, A_RETURNS, A_MEAN, A_M2, A_DOWNSIDE, A_MAX_DRAWDOWN, A_EXPOSED, A_FIRST, A_LAST,
+ A_WINS, A_LOSSES, A_N_WINS, A_N_LOSSES, A_N_TRADES, A_FILLS) = range(15)
+ACCUMULATOR_SIZE = 15
+METRIC_COUNT = 13
+
+
+@njit(cache=True, error_model="numpy")
+def new_accumulator() -> np.ndarray:
+    return np.zeros(ACCUMULATOR_SIZE)
+
+
+@njit(cache=True, error_model="numpy")
+def observe_curve(acc: np.ndarray, equity: np.ndarray, exposed: np.ndarray) -> None:
+    """A whole equity curve: mean and sample variance of bar returns (two passes), downside, drawdown.
+
+    Each pass is a plain left-to-right loop whose divisions do not depend on one another, so the
+    compiled loop pipelines them; nothing here depends on the caller's engine.
+    """
+    n = equity.shape[0]
+    returns = max(n - 1, 0)
+    total, peak, worst, exposed_bars = 0.0, equity[0], 0.0, 0
+    for t in range(1, n):
+        total += equity[t] / equity[t - 1] - 1.0
+    mean = total / returns if returns > 0 else 0.0
+    squares, downside = 0.0, 0.0
+    for t in range(1, n):
+        change = equity[t] / equity[t - 1] - 1.0
+        squares += (change - mean) * (change - mean)
+        if change < 0.0:
+            downside += change * change
+    for t in range(n):
+        if equity[t] > peak:
+            peak = equity[t]
+        elif equity[t] < peak:
+            worst = max(worst, (peak - equity[t]) / peak)
+        if exposed[t]:
+            exposed_bars += 1
+    acc[A_BARS], acc[A_RETURNS], acc[A_MEAN], acc[A_M2] = n, returns, mean, squares
+    acc[A_DOWNSIDE], acc[A_MAX_DRAWDOWN], acc[A_EXPOSED] = downside, worst, exposed_bars
+    acc[A_FIRST], acc[A_LAST] = equity[0], equity[n - 1]
+
+
+@njit(cache=True, error_model="numpy")
+def observe_trade(acc: np.ndarray, realized_pnl: float) -> None:
+    """A closing fill's realized P&L (fills that realize nothing are not trades)."""
+    if realized_pnl > 0:
+        acc[A_WINS] += realized_pnl
+        acc[A_N_WINS] += 1
+    elif realized_pnl < 0:
+        acc[A_LOSSES] -= realized_pnl
+        acc[A_N_LOSSES] += 1
+    acc[A_N_TRADES] += 1
+
+
+@njit(cache=True, error_model="numpy")
+def finish(acc: np.ndarray, periods_per_year: float) -> np.ndarray:
+    """The metrics of metrics.METRIC_NAMES, in that order."""
+    returns = acc[A_RETURNS]
+    std = math.sqrt(acc[A_M2] / (returns - 1)) if returns > 1 else 0.0
+    downside = math.sqrt(acc[A_DOWNSIDE] / returns) if returns > 0 else 0.0
+    growth = acc[A_LAST] / acc[A_FIRST]
+    years = max(returns, 1.0) / periods_per_year
+    annualized = (growth ** (1.0 / years) - 1.0) * 100.0 if growth > 0 else -100.0
+    drawdown_pct = acc[A_MAX_DRAWDOWN] * 100.0
+    profit_factor = 0.0
+    if acc[A_N_LOSSES] > 0:
+        profit_factor = acc[A_WINS] / acc[A_LOSSES]
+    elif acc[A_N_WINS] > 0:
+        profit_factor = np.inf
+    root_year = math.sqrt(periods_per_year)
+    result = np.empty(METRIC_COUNT)
+    result[0] = (growth - 1.0) * 100.0
+    result[1] = annualized
+    result[2] = std * root_year * 100.0
+    result[3] = (acc[A_MEAN] / std if std > 0 else 0.0) * root_year
+    result[4] = (acc[A_MEAN] / downside if downside > 0 else 0.0) * root_year
+    result[5] = annualized / drawdown_pct if drawdown_pct > 0 else 0.0
+    result[6] = drawdown_pct
+    result[7] = acc[A_N_WINS] / acc[A_N_TRADES] * 100.0 if acc[A_N_TRADES] > 0 else 0.0
+    result[8] = profit_factor
+    result[9] = acc[A_N_TRADES]
+    result[10] = acc[A_FILLS]
+    result[11] = acc[A_EXPOSED] / acc[A_BARS] * 100.0 if acc[A_BARS] > 0 else 0.0
+    result[12] = acc[A_LAST]
+    return result
+
+
+@njit(cache=True, error_model="numpy")
+def summarize(equity: np.ndarray, closing_pnl: np.ndarray, fill_count: int, exposed: np.ndarray,
+              periods_per_year: float) -> np.ndarray:
+    """Metrics of a stored equity curve and the realized P&L of its closing fills (in fill order)."""
+    acc = new_accumulator()
+    observe_curve(acc, equity, exposed)
+    for pnl in closing_pnl:
+        observe_trade(acc, pnl)
+    acc[A_FILLS] = fill_count
+    return finish(acc, periods_per_year)
+
+
+@njit(cache=True, error_model="numpy")
+def total_equity(curves: np.ndarray) -> np.ndarray:
+    """Row sums of (bars, portfolios) equity, added left to right (as the kernel totals each bar)."""
+    total = np.zeros(curves.shape[0])
+    for t in range(curves.shape[0]):
+        for p in range(curves.shape[1]):
+            total[t] += curves[t, p]
+    return total
