@@ -289,7 +289,8 @@ def simulate(open_: np.ndarray, close: np.ndarray, day: np.ndarray, signals: np.
                 cash_curve[t, p] = cash[p]
                 exposed[t, p] = is_exposed
             last_equity[p] = equity
-            high_water[p] = max(high_water[p], equity)
+            if filled_at_close:  # otherwise equity is equity_now, already in the high-water mark
+                high_water[p] = max(high_water[p], equity)
             total += equity
             any_exposed = any_exposed or is_exposed
         total_curve[t] = total
