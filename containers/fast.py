@@ -49,6 +49,7 @@ LIMITS = {"max_position": LIMIT_MAX_POSITION, "max_gross_exposure": LIMIT_GROSS,
 COMMISSIONS = {"percentage": COMMISSION_PERCENTAGE, "per_share": COMMISSION_PER_SHARE, "fixed": COMMISSION_FIXED,
                "none": COMMISSION_NONE}
 NAN = float("nan")
+BATCH_LANES = 4  # parameter sets per kernel pass; measured best on this machine (bench/backtest_speed.py)
 
 
 def fast_unsupported(config: BacktestConfig) -> str | None:
@@ -132,8 +133,7 @@ class FastModel:
                         columns.append(self.slot_signal(slot, strategy.params))
         self.signals = np.ascontiguousarray(np.column_stack(columns)) if columns else np.empty((data.n_bars, 0))
         self._static = self._kernel_arrays()
-        self._total_curve = np.empty(data.n_bars)  # reused by every simulation of this model
-        self._total_exposed = np.empty(data.n_bars, dtype=np.bool_)
+        self._by_lanes: dict[int, dict[str, Any]] = {}
 
     def _regime_codes(self, classifier: Any) -> np.ndarray:
         rule = classifier.params
@@ -175,6 +175,7 @@ class FastModel:
             "sizer_kind": np.array([SIZERS[book.sizer.type] for book in books], dtype=np.int64),
             "sizer_params": np.array([_sizer_row(book) for book in books], dtype=np.float64),
             "sizer_value": sizer_value,
+            "sizer_row": np.arange(len(books), dtype=np.int64),
             "limit_kind": np.nan_to_num(limits[:, :, 0], nan=-1).astype(np.int64),
             "limit_first": np.ascontiguousarray(limits[:, :, 1]),
             "limit_second": np.ascontiguousarray(limits[:, :, 2]),
@@ -184,11 +185,33 @@ class FastModel:
             "commission_kind": COMMISSIONS[execution.commission.type],
             "commission_params": np.array(_commission_row(self.config), dtype=np.float64),
             "periods_per_year": float(self.periods_per_year),
+            "portfolio_lane": np.zeros(len(books), dtype=np.int64),
+            "total_curve": np.empty((1, data.n_bars)),  # reused by every simulation of this model
+            "total_exposed": np.empty((1, data.n_bars), dtype=np.bool_),
         }
 
-    def simulate(self, signals: np.ndarray, record: bool) -> tuple:
-        return simulate(signals=signals, record=record, total_curve=self._total_curve,
-                        total_exposed=self._total_exposed, **self._static)
+    def simulate(self, signals: np.ndarray, record: bool, lanes: int = 1) -> tuple:
+        """The kernel over `signals` (bars, slots x lanes); lane l's slots are columns l*K .. (l+1)*K-1."""
+        return simulate(signals=signals, record=record, **self._lane_arrays(lanes))
+
+    def _lane_arrays(self, lanes: int) -> dict[str, Any]:
+        """The kernel's arrays for `lanes` copies of the hierarchy side by side (cached per lane count)."""
+        if lanes == 1:
+            return self._static
+        if lanes not in self._by_lanes:
+            one, n_books = self._static, len(self.books)
+            arrays = dict(one)
+            for key in ("capital", "allow_short", "sizer_kind", "limit_count", "sizer_row", "slot_symbol"):
+                arrays[key] = np.tile(one[key], lanes)
+            for key in ("sizer_params", "limit_kind", "limit_first", "limit_second"):
+                arrays[key] = np.tile(one[key], (lanes, 1))
+            arrays["slot_portfolio"] = np.concatenate([one["slot_portfolio"] + lane * n_books for lane in range(lanes)])
+            arrays["slot_regime"] = np.ascontiguousarray(np.tile(one["slot_regime"], (1, lanes)))
+            arrays["portfolio_lane"] = np.repeat(np.arange(lanes, dtype=np.int64), n_books)
+            arrays["total_curve"] = np.empty((lanes, self.data.n_bars))
+            arrays["total_exposed"] = np.empty((lanes, self.data.n_bars), dtype=np.bool_)
+            self._by_lanes[lanes] = arrays
+        return self._by_lanes[lanes]
 
     def run(self) -> BacktestResult:
         equity, _, exposed, fills, rejects, unfilled, _ = self.simulate(self.signals, record=True)
@@ -236,11 +259,13 @@ def run_fast(config: BacktestConfig, data: MarketData, hub: IndicatorHub | None 
 
 
 def run_batch(config: BacktestConfig, data: MarketData, portfolio: str, strategy: str,
-              param_sets: Sequence[Mapping[str, Any]], hub: IndicatorHub | None = None) -> pd.DataFrame:
+              param_sets: Sequence[Mapping[str, Any]], hub: IndicatorHub | None = None,
+              lanes: int = BATCH_LANES) -> pd.DataFrame:
     """Many parameter sets of one strategy over the same shared indicator arrays, in one call.
 
     Returns one row per parameter set: its parameters, then the metrics of all portfolios together,
-    exactly as `run_fast` of the config with those parameters would report them.
+    exactly as `run_fast` of the config with those parameters would report them. Parameter sets run
+    `lanes` at a time through one kernel pass (independent backtests side by side).
     """
     model = FastModel(config, data, hub)
     p = next((i for i, book in enumerate(model.books) if book.name == portfolio), None)
@@ -248,16 +273,20 @@ def run_batch(config: BacktestConfig, data: MarketData, portfolio: str, strategy
         raise ConfigError(f"batch: no strategy '{strategy}' in portfolio '{portfolio}'")
     base = model.strategy_configs[(p, strategy)]
     targets = [k for k, slot in enumerate(model.slots) if slot.portfolio == p and slot.strategy == strategy]
-    signals = model.signals.copy()
-    rows = []
-    for i, changes in enumerate(param_sets):
-        try:
-            params = type(base.params).model_validate({**base.params.model_dump(), **changes})
-        except ValidationError as error:
-            raise ConfigError(f"batch parameter set {i} {dict(changes)}: {error.errors()[0]['msg']}") from error
-        for k in targets:
-            signals[:, k] = model.slot_signal(model.slots[k], params)
-        accumulator = model.simulate(signals, record=False)[-1]
-        rows.append(finish(accumulator, model.periods_per_year))
+    n_slots = len(model.slots)
+    rows: list[np.ndarray] = []
+    for start in range(0, len(param_sets), lanes):
+        chunk = param_sets[start:start + lanes]
+        signals = np.tile(model.signals, (1, len(chunk)))
+        for lane, changes in enumerate(chunk):
+            try:
+                params = type(base.params).model_validate({**base.params.model_dump(), **changes})
+            except ValidationError as error:
+                raise ConfigError(f"batch parameter set {start + lane} {dict(changes)}: "
+                                  f"{error.errors()[0]['msg']}") from error
+            for k in targets:
+                signals[:, lane * n_slots + k] = model.slot_signal(model.slots[k], params)
+        accumulators = model.simulate(signals, record=False, lanes=len(chunk))[-1]
+        rows.extend(finish(accumulators[lane], model.periods_per_year) for lane in range(len(chunk)))
     metrics = pd.DataFrame(np.array(rows).reshape(len(rows), len(METRIC_NAMES)), columns=list(METRIC_NAMES))
     return pd.concat([pd.DataFrame([dict(changes) for changes in param_sets]), metrics], axis=1)

@@ -12,7 +12,7 @@ import math
 import numpy as np
 from numba import njit
 
-from containers.metric_kernels import A_FILLS, new_accumulator, observe_curve, observe_trade
+from containers.metric_kernels import A_FILLS, ACCUMULATOR_SIZE, observe_curve, observe_trade
 
 SIZER_FIXED, SIZER_PERCENTAGE, SIZER_ATR, SIZER_VOLATILITY = 0, 1, 2, 3
 LIMIT_MAX_POSITION, LIMIT_GROSS, LIMIT_DRAWDOWN, LIMIT_DAILY = 0, 1, 2, 3
@@ -155,8 +155,8 @@ def _apply_fill(quantity: np.ndarray, average: np.ndarray, p: int, j: int, fill_
 @njit(cache=True, error_model="numpy")
 def _fill_orders(orders: np.ndarray, n_orders: int, t: int, prices: np.ndarray, slippage_bps: float,
                  commission_kind: int, commission_params: np.ndarray, cash: np.ndarray, quantity: np.ndarray,
-                 average: np.ndarray, pending: np.ndarray, acc: np.ndarray, record: bool, fills: np.ndarray,
-                 n_fills: int):
+                 average: np.ndarray, pending: np.ndarray, portfolio_lane: np.ndarray, acc: np.ndarray,
+                 record: bool, fills: np.ndarray, n_fills: int):
     """Fills the buffered orders at `prices[t]` in the order they were placed (engine.py)."""
     for o in range(n_orders):
         p, j, fill_quantity = int(orders[o, 1]), int(orders[o, 3]), orders[o, 4]
@@ -167,9 +167,10 @@ def _fill_orders(orders: np.ndarray, n_orders: int, t: int, prices: np.ndarray, 
         cash[p] -= fill_quantity * price + commission
         realized = _apply_fill(quantity, average, p, j, fill_quantity, price)
         pending[p, j] -= fill_quantity
-        acc[A_FILLS] += 1
+        lane = portfolio_lane[p]
+        acc[lane, A_FILLS] += 1
         if realized != 0:
-            observe_trade(acc, realized)
+            observe_trade(acc[lane], realized)
         if record:
             fills = _grow(fills, n_fills)
             _store(fills, n_fills, (orders[o, 0], float(t), float(p), orders[o, 2], float(j), fill_quantity, price,
@@ -182,17 +183,20 @@ def _fill_orders(orders: np.ndarray, n_orders: int, t: int, prices: np.ndarray, 
 def simulate(open_: np.ndarray, close: np.ndarray, day: np.ndarray, signals: np.ndarray,
              slot_portfolio: np.ndarray, slot_symbol: np.ndarray, slot_regime: np.ndarray,
              capital: np.ndarray, allow_short: np.ndarray, sizer_kind: np.ndarray, sizer_params: np.ndarray,
-             sizer_value: np.ndarray, limit_kind: np.ndarray, limit_first: np.ndarray, limit_second: np.ndarray,
+             sizer_value: np.ndarray, sizer_row: np.ndarray, limit_kind: np.ndarray, limit_first: np.ndarray,
+             limit_second: np.ndarray,
              limit_count: np.ndarray, same_bar_close: bool, slippage_bps: float, commission_kind: int,
-             commission_params: np.ndarray, periods_per_year: float, record: bool, total_curve: np.ndarray,
-             total_exposed: np.ndarray):
+             commission_params: np.ndarray, periods_per_year: float, record: bool, portfolio_lane: np.ndarray,
+             total_curve: np.ndarray, total_exposed: np.ndarray):
     """The bar loop of engine.py + risk.py + portfolio.py over (bars, slots) signals.
 
     A slot is one (portfolio, strategy, symbol) signal column, in the order the event engine
-    dispatches them. Always returns the metrics accumulator of the total equity (see
-    metric_kernels), which it builds in `total_curve` and `total_exposed` (bars,), buffers the caller
-    may reuse; with `record` also the equity and cash curves (bars, portfolios), exposure flags,
-    fills and rejects. The number of orders left unfilled at the end comes too.
+    dispatches them. Portfolios belong to lanes (`portfolio_lane`): independent backtests run side
+    by side, which lets the processor overlap their work (the batch entry point runs several
+    parameter sets at once this way). Always returns one metrics accumulator per lane for the lane's
+    total equity (metric_kernels), built in `total_curve` and `total_exposed` (lanes, bars), buffers
+    the caller may reuse; with `record` also the equity and cash curves (bars, portfolios), exposure
+    flags, fills and rejects. The number of orders left unfilled at the end comes too.
     """
     n_bars, n_symbols = close.shape
     n_portfolios, n_slots = capital.shape[0], signals.shape[1]
@@ -213,12 +217,15 @@ def simulate(open_: np.ndarray, close: np.ndarray, day: np.ndarray, signals: np.
     fills = np.empty((1024 if record else 0, len(FILL_FIELDS)))
     rejects = np.empty((256 if record else 0, len(REJECT_FIELDS)))
     n_fills, n_rejects = 0, 0
-    acc = new_accumulator()
+    n_lanes = total_curve.shape[0]
+    acc = np.zeros((n_lanes, ACCUMULATOR_SIZE))
+    lane_total = np.zeros(n_lanes)
+    lane_exposed = np.zeros(n_lanes, dtype=np.bool_)
     for t in range(n_bars):
         if not same_bar_close and n_orders:
             fills, n_fills = _fill_orders(orders, n_orders, t, open_, slippage_bps, commission_kind,
-                                          commission_params, cash, quantity, average, pending, acc, record, fills,
-                                          n_fills)
+                                          commission_params, cash, quantity, average, pending, portfolio_lane, acc,
+                                          record, fills, n_fills)
             n_orders = 0
         new_day = t > 0 and day[t] != day[t - 1]
         for p in range(n_portfolios):
@@ -247,8 +254,8 @@ def simulate(open_: np.ndarray, close: np.ndarray, day: np.ndarray, signals: np.
                 continue
             equity = equity_now[p]
             price = close[t, j]
-            size = _size(sizer_kind[p], sizer_params[p], equity, price, abs(value), sizer_value[p, t, j],
-                         periods_per_year)
+            size = _size(sizer_kind[p], sizer_params[p], equity, price, abs(value),
+                         sizer_value[sizer_row[p], t, j], periods_per_year)
             resulting = direction * size
             gross, drawdown, daily_loss, code = 0.0, 0.0, 0.0, SIZER_REJECT
             if size != 0:
@@ -274,10 +281,11 @@ def simulate(open_: np.ndarray, close: np.ndarray, day: np.ndarray, signals: np.
         filled_at_close = same_bar_close and n_orders > 0
         if filled_at_close:
             fills, n_fills = _fill_orders(orders, n_orders, t, close, slippage_bps, commission_kind,
-                                          commission_params, cash, quantity, average, pending, acc, record, fills,
-                                          n_fills)
+                                          commission_params, cash, quantity, average, pending, portfolio_lane, acc,
+                                          record, fills, n_fills)
             n_orders = 0
-        total, any_exposed = 0.0, False
+        lane_total[:] = 0.0
+        lane_exposed[:] = False
         for p in range(n_portfolios):
             equity = _equity(cash, quantity, p, close, t) if filled_at_close else equity_now[p]
             is_exposed = False
@@ -291,9 +299,12 @@ def simulate(open_: np.ndarray, close: np.ndarray, day: np.ndarray, signals: np.
             last_equity[p] = equity
             if filled_at_close:  # otherwise equity is equity_now, already in the high-water mark
                 high_water[p] = max(high_water[p], equity)
-            total += equity
-            any_exposed = any_exposed or is_exposed
-        total_curve[t] = total
-        total_exposed[t] = any_exposed
-    observe_curve(acc, total_curve, total_exposed)
+            lane = portfolio_lane[p]
+            lane_total[lane] += equity
+            lane_exposed[lane] = lane_exposed[lane] or is_exposed
+        for lane in range(n_lanes):
+            total_curve[lane, t] = lane_total[lane]
+            total_exposed[lane, t] = lane_exposed[lane]
+    for lane in range(n_lanes):
+        observe_curve(acc[lane], total_curve[lane], total_exposed[lane])
     return equity_curve, cash_curve, exposed, fills[:n_fills], rejects[:n_rejects], n_orders, acc
