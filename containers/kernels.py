@@ -34,8 +34,9 @@ def _whole_shares(quantity: float) -> float:
 
 
 @njit(cache=True, error_model="numpy")
-def _size(kind: int, params: np.ndarray, equity: float, price: float, strength: float, value: float,
+def _size(kind: int, all_params: np.ndarray, p: int, equity: float, price: float, strength: float, value: float,
           periods_per_year: float) -> float:
+    params = (all_params[p, 0], all_params[p, 1], all_params[p, 2])
     if kind == SIZER_FIXED:
         return _whole_shares(params[0])
     if kind == SIZER_PERCENTAGE:
@@ -68,26 +69,26 @@ def _commission(kind: int, params: np.ndarray, quantity: float, price: float) ->
 
 
 @njit(cache=True, error_model="numpy")
-def _veto(kinds: np.ndarray, first: np.ndarray, second: np.ndarray, count: int, quantity: float, price: float,
-          equity: float, gross_after: float, drawdown: float, daily_loss: float) -> int:
+def _veto(all_kinds: np.ndarray, all_first: np.ndarray, all_second: np.ndarray, p: int, count: int, quantity: float,
+          price: float, equity: float, gross_after: float, drawdown: float, daily_loss: float) -> int:
     """Index of the first limit that vetoes, or -1 (same order and arithmetic as limits.py)."""
     for i in range(count):
-        kind = kinds[i]
+        kind, first, second = all_kinds[p, i], all_first[p, i], all_second[p, i]
         if kind == LIMIT_MAX_POSITION:
             size = abs(quantity)
-            if not np.isnan(first[i]) and size > first[i]:
+            if not np.isnan(first) and size > first:
                 return i
             pct = size * price / equity * 100.0 if equity > 0 else np.inf
-            if not np.isnan(second[i]) and pct > second[i]:
+            if not np.isnan(second) and pct > second:
                 return i
         elif kind == LIMIT_GROSS:
             pct = gross_after / equity * 100.0 if equity > 0 else np.inf
-            if pct > first[i]:
+            if pct > first:
                 return i
         elif kind == LIMIT_DRAWDOWN:
-            if drawdown >= first[i]:
+            if drawdown >= first:
                 return i
-        elif daily_loss >= first[i]:
+        elif daily_loss >= first:
             return i
     return -1
 
@@ -170,7 +171,7 @@ def _fill_orders(orders: np.ndarray, n_orders: int, t: int, prices: np.ndarray, 
         lane = portfolio_lane[p]
         acc[lane, A_FILLS] += 1
         if realized != 0:
-            observe_trade(acc[lane], realized)
+            observe_trade(acc, lane, realized)
         if record:
             fills = _grow(fills, n_fills)
             _store(fills, n_fills, (orders[o, 0], float(t), float(p), orders[o, 2], float(j), fill_quantity, price,
@@ -254,7 +255,7 @@ def simulate(open_: np.ndarray, close: np.ndarray, day: np.ndarray, signals: np.
                 continue
             equity = equity_now[p]
             price = close[t, j]
-            size = _size(sizer_kind[p], sizer_params[p], equity, price, abs(value),
+            size = _size(sizer_kind[p], sizer_params, p, equity, price, abs(value),
                          sizer_value[sizer_row[p], t, j], periods_per_year)
             resulting = direction * size
             gross, drawdown, daily_loss, code = 0.0, 0.0, 0.0, SIZER_REJECT
@@ -265,8 +266,8 @@ def simulate(open_: np.ndarray, close: np.ndarray, day: np.ndarray, signals: np.
                 gross = gross + abs(resulting * price)
                 drawdown = max(0.0, (high_water[p] - equity) / high_water[p] * 100.0)
                 daily_loss = max(0.0, (day_start[p] - equity) / day_start[p] * 100.0)
-                code = _veto(limit_kind[p], limit_first[p], limit_second[p], limit_count[p], resulting, price,
-                             equity, gross, drawdown, daily_loss)
+                code = _veto(limit_kind, limit_first, limit_second, p, limit_count[p], resulting, price, equity,
+                             gross, drawdown, daily_loss)
             if size != 0 and code == -1:
                 _store(orders, n_orders, (float(next_order_id), float(p), float(k), float(j), resulting,
                                           slot_regime[t, k]))
@@ -284,8 +285,8 @@ def simulate(open_: np.ndarray, close: np.ndarray, day: np.ndarray, signals: np.
                                           commission_params, cash, quantity, average, pending, portfolio_lane, acc,
                                           record, fills, n_fills)
             n_orders = 0
-        lane_total[:] = 0.0
-        lane_exposed[:] = False
+        for lane in range(n_lanes):
+            lane_total[lane], lane_exposed[lane] = 0.0, False
         for p in range(n_portfolios):
             equity = _equity(cash, quantity, p, close, t) if filled_at_close else equity_now[p]
             is_exposed = False
@@ -306,5 +307,5 @@ def simulate(open_: np.ndarray, close: np.ndarray, day: np.ndarray, signals: np.
             total_curve[lane, t] = lane_total[lane]
             total_exposed[lane, t] = lane_exposed[lane]
     for lane in range(n_lanes):
-        observe_curve(acc[lane], total_curve[lane], total_exposed[lane])
+        observe_curve(acc, lane, total_curve[lane], total_exposed[lane])
     return equity_curve, cash_curve, exposed, fills[:n_fills], rejects[:n_rejects], n_orders, acc

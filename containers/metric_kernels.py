@@ -19,12 +19,7 @@ METRIC_COUNT = 13
 
 
 @njit(cache=True, error_model="numpy")
-def new_accumulator() -> np.ndarray:
-    return np.zeros(ACCUMULATOR_SIZE)
-
-
-@njit(cache=True, error_model="numpy")
-def observe_curve(acc: np.ndarray, equity: np.ndarray, exposed: np.ndarray) -> None:
+def observe_curve(acc: np.ndarray, lane: int, equity: np.ndarray, exposed: np.ndarray) -> None:
     """A whole equity curve: mean and sample variance of bar returns (two passes), downside, drawdown.
 
     Each pass is a plain left-to-right loop whose divisions do not depend on one another, so the
@@ -49,21 +44,22 @@ def observe_curve(acc: np.ndarray, equity: np.ndarray, exposed: np.ndarray) -> N
             worst = max(worst, (peak - equity[t]) / peak)
         if exposed[t]:
             exposed_bars += 1
-    acc[A_BARS], acc[A_RETURNS], acc[A_MEAN], acc[A_M2] = n, returns, mean, squares
-    acc[A_DOWNSIDE], acc[A_MAX_DRAWDOWN], acc[A_EXPOSED] = downside, worst, exposed_bars
-    acc[A_FIRST], acc[A_LAST] = equity[0], equity[n - 1]
+    acc[lane, A_BARS], acc[lane, A_RETURNS], acc[lane, A_MEAN], acc[lane, A_M2] = n, returns, mean, squares
+    acc[lane, A_DOWNSIDE], acc[lane, A_MAX_DRAWDOWN], acc[lane, A_EXPOSED] = downside, worst, exposed_bars
+    acc[lane, A_FIRST], acc[lane, A_LAST] = equity[0], equity[n - 1]
 
 
 @njit(cache=True, error_model="numpy")
-def observe_trade(acc: np.ndarray, realized_pnl: float) -> None:
-    """A closing fill's realized P&L (fills that realize nothing are not trades)."""
+def observe_trade(acc: np.ndarray, lane: int, realized_pnl: float) -> None:
+    """A closing fill's realized P&L into lane `lane` of (lanes, slots) accumulators (fills that realize
+    nothing are not trades)."""
     if realized_pnl > 0:
-        acc[A_WINS] += realized_pnl
-        acc[A_N_WINS] += 1
+        acc[lane, A_WINS] += realized_pnl
+        acc[lane, A_N_WINS] += 1
     elif realized_pnl < 0:
-        acc[A_LOSSES] -= realized_pnl
-        acc[A_N_LOSSES] += 1
-    acc[A_N_TRADES] += 1
+        acc[lane, A_LOSSES] -= realized_pnl
+        acc[lane, A_N_LOSSES] += 1
+    acc[lane, A_N_TRADES] += 1
 
 
 @njit(cache=True, error_model="numpy")
@@ -103,12 +99,12 @@ def finish(acc: np.ndarray, periods_per_year: float) -> np.ndarray:
 def summarize(equity: np.ndarray, closing_pnl: np.ndarray, fill_count: int, exposed: np.ndarray,
               periods_per_year: float) -> np.ndarray:
     """Metrics of a stored equity curve and the realized P&L of its closing fills (in fill order)."""
-    acc = new_accumulator()
-    observe_curve(acc, equity, exposed)
+    acc = np.zeros((1, ACCUMULATOR_SIZE))
+    observe_curve(acc, 0, equity, exposed)
     for pnl in closing_pnl:
-        observe_trade(acc, pnl)
-    acc[A_FILLS] = fill_count
-    return finish(acc, periods_per_year)
+        observe_trade(acc, 0, pnl)
+    acc[0, A_FILLS] = fill_count
+    return finish(acc[0], periods_per_year)
 
 
 @njit(cache=True, error_model="numpy")
