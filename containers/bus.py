@@ -43,19 +43,32 @@ class ScopedEventBus:
         self.children: list[ScopedEventBus] = []
         self._dispatcher = dispatcher
         self._handlers: dict[type, list[Handler]] = defaultdict(list)
+        self._downward: dict[type, list[Handler]] = {}  # wiring is fixed once built; see subscribe
         if parent is not None:
             parent.children.append(self)
+            parent._forget_downward()
 
     def child(self, name: str) -> ScopedEventBus:
         return ScopedEventBus(f"{self.name}/{name}", self._dispatcher, self)
 
     def subscribe(self, event_type: type, handler: Handler) -> None:
         self._handlers[event_type].append(handler)
+        self._forget_downward()
+
+    def _forget_downward(self) -> None:
+        bus: ScopedEventBus | None = self
+        while bus is not None:
+            bus._downward.clear()
+            bus = bus.parent
 
     def publish(self, event: Any) -> None:
         """Delivers to this bus's subscribers, then to every descendant's, in creation order."""
-        handlers: list[Handler] = []
-        self._collect_down(type(event), handlers)
+        event_type = type(event)
+        handlers = self._downward.get(event_type)
+        if handlers is None:
+            handlers = []
+            self._collect_down(event_type, handlers)
+            self._downward[event_type] = handlers
         self._dispatcher.enqueue(self.name, handlers, event)
 
     def escalate(self, event: Any) -> None:

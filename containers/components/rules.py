@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -26,7 +27,7 @@ class Input:
     output: str | None = None
     price: str = "close"
 
-    @property
+    @cached_property
     def key(self) -> str:
         return self.price if self.spec is None else self.spec.output(self.output)
 

@@ -32,6 +32,17 @@ def test_example_backtest_writes_its_run_directory(tmp_path: Path) -> None:
     assert manifest["config_hash"] == json.loads((again / "manifest.json").read_text())["config_hash"]
 
 
+def test_engine_flag_gives_the_same_run_with_either_engine(tmp_path: Path) -> None:
+    outputs = {}
+    for engine in ("event", "fast"):
+        done = admf("backtest", str(EXAMPLE), "--engine", engine, "--out", str(tmp_path / engine))
+        assert done.returncode == 0, done.stderr
+        assert f"({engine} engine)" in done.stdout
+        outputs[engine] = pd.read_parquet(tmp_path / engine / "trades.parquet")
+    pd.testing.assert_frame_equal(outputs["event"], outputs["fast"], check_exact=False, rtol=1e-9)
+    assert json.loads((tmp_path / "fast" / "metrics.json").read_text())["engine"] == "fast"
+
+
 def test_validate_reports_the_data_it_found() -> None:
     done = admf("validate", str(EXAMPLE))
     assert done.returncode == 0
