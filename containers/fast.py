@@ -131,7 +131,7 @@ class FastModel:
                         slot = Slot(c, p, strategy.name, data.symbols.index(symbol), strategy.regimes)
                         self.slots.append(slot)
                         columns.append(self.slot_signal(slot, strategy.params))
-        self.signals = np.ascontiguousarray(np.column_stack(columns)) if columns else np.empty((data.n_bars, 0))
+        self.signals = np.vstack(columns) if columns else np.empty((0, data.n_bars))  # (slots, bars)
         self._static = self._kernel_arrays()
         self._by_lanes: dict[int, dict[str, Any]] = {}
 
@@ -169,7 +169,8 @@ class FastModel:
             "day": data.timestamps.astype("datetime64[D]").astype(np.int64),
             "slot_portfolio": np.array([s.portfolio for s in self.slots], dtype=np.int64),
             "slot_symbol": np.array([s.symbol for s in self.slots], dtype=np.int64),
-            "slot_regime": np.ascontiguousarray(self.regimes[:, [s.classifier for s in self.slots]], dtype=np.float64),
+            "slot_regime": np.ascontiguousarray(
+                self.regimes[:, [s.classifier for s in self.slots]].T, dtype=np.float64),
             "capital": np.array([book.capital for book in books], dtype=np.float64),
             "allow_short": np.array([book.allow_short for book in books], dtype=np.bool_),
             "sizer_kind": np.array([SIZERS[book.sizer.type] for book in books], dtype=np.int64),
@@ -191,7 +192,7 @@ class FastModel:
         }
 
     def simulate(self, signals: np.ndarray, record: bool, lanes: int = 1) -> tuple:
-        """The kernel over `signals` (bars, slots x lanes); lane l's slots are columns l*K .. (l+1)*K-1."""
+        """The kernel over `signals` (slots x lanes, bars); lane l's slots are rows l*K .. (l+1)*K-1."""
         return simulate(signals=signals, record=record, **self._lane_arrays(lanes))
 
     def _lane_arrays(self, lanes: int) -> dict[str, Any]:
@@ -206,7 +207,7 @@ class FastModel:
             for key in ("sizer_params", "limit_kind", "limit_first", "limit_second"):
                 arrays[key] = np.tile(one[key], (lanes, 1))
             arrays["slot_portfolio"] = np.concatenate([one["slot_portfolio"] + lane * n_books for lane in range(lanes)])
-            arrays["slot_regime"] = np.ascontiguousarray(np.tile(one["slot_regime"], (1, lanes)))
+            arrays["slot_regime"] = np.tile(one["slot_regime"], (lanes, 1))
             arrays["portfolio_lane"] = np.repeat(np.arange(lanes, dtype=np.int64), n_books)
             arrays["total_curve"] = np.empty((lanes, self.data.n_bars))
             arrays["total_exposed"] = np.empty((lanes, self.data.n_bars), dtype=np.bool_)
@@ -277,7 +278,7 @@ def run_batch(config: BacktestConfig, data: MarketData, portfolio: str, strategy
     rows: list[np.ndarray] = []
     for start in range(0, len(param_sets), lanes):
         chunk = param_sets[start:start + lanes]
-        signals = np.tile(model.signals, (1, len(chunk)))
+        signals = np.tile(model.signals, (len(chunk), 1))
         for lane, changes in enumerate(chunk):
             try:
                 params = type(base.params).model_validate({**base.params.model_dump(), **changes})
@@ -285,7 +286,7 @@ def run_batch(config: BacktestConfig, data: MarketData, portfolio: str, strategy
                 raise ConfigError(f"batch parameter set {start + lane} {dict(changes)}: "
                                   f"{error.errors()[0]['msg']}") from error
             for k in targets:
-                signals[:, lane * n_slots + k] = model.slot_signal(model.slots[k], params)
+                signals[lane * n_slots + k] = model.slot_signal(model.slots[k], params)
         accumulators = model.simulate(signals, record=False, lanes=len(chunk))[-1]
         rows.extend(finish(accumulators[lane], model.periods_per_year) for lane in range(len(chunk)))
     metrics = pd.DataFrame(np.array(rows).reshape(len(rows), len(METRIC_NAMES)), columns=list(METRIC_NAMES))

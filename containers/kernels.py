@@ -189,7 +189,7 @@ def simulate(open_: np.ndarray, close: np.ndarray, day: np.ndarray, signals: np.
              limit_count: np.ndarray, same_bar_close: bool, slippage_bps: float, commission_kind: int,
              commission_params: np.ndarray, periods_per_year: float, record: bool, portfolio_lane: np.ndarray,
              total_curve: np.ndarray, total_exposed: np.ndarray):
-    """The bar loop of engine.py + risk.py + portfolio.py over (bars, slots) signals.
+    """The bar loop of engine.py + risk.py + portfolio.py over (slots, bars) signals.
 
     A slot is one (portfolio, strategy, symbol) signal column, in the order the event engine
     dispatches them. Portfolios belong to lanes (`portfolio_lane`): independent backtests run side
@@ -200,7 +200,7 @@ def simulate(open_: np.ndarray, close: np.ndarray, day: np.ndarray, signals: np.
     flags, fills and rejects. The number of orders left unfilled at the end comes too.
     """
     n_bars, n_symbols = close.shape
-    n_portfolios, n_slots = capital.shape[0], signals.shape[1]
+    n_portfolios, n_slots = capital.shape[0], signals.shape[0]
     cash = capital.copy()
     quantity = np.zeros((n_portfolios, n_symbols))
     average = np.zeros((n_portfolios, n_symbols))
@@ -235,7 +235,7 @@ def simulate(open_: np.ndarray, close: np.ndarray, day: np.ndarray, signals: np.
             equity_now[p] = _equity(cash, quantity, p, close, t)
             high_water[p] = max(high_water[p], equity_now[p])
         for k in range(n_slots):
-            value = signals[t, k]
+            value = signals[k, t]
             if np.isnan(value):
                 continue
             p, j = slot_portfolio[k], slot_symbol[k]
@@ -247,7 +247,7 @@ def simulate(open_: np.ndarray, close: np.ndarray, day: np.ndarray, signals: np.
                 continue
             if current != 0 and (direction == 0 or _sign(current) != direction):
                 _store(orders, n_orders, (float(next_order_id), float(p), float(k), float(j), -current,
-                                          slot_regime[t, k]))
+                                          slot_regime[k, t]))
                 pending[p, j] += -current
                 n_orders += 1
                 next_order_id += 1
@@ -270,7 +270,7 @@ def simulate(open_: np.ndarray, close: np.ndarray, day: np.ndarray, signals: np.
                              gross, drawdown, daily_loss)
             if size != 0 and code == -1:
                 _store(orders, n_orders, (float(next_order_id), float(p), float(k), float(j), resulting,
-                                          slot_regime[t, k]))
+                                          slot_regime[k, t]))
                 pending[p, j] += resulting
                 n_orders += 1
                 next_order_id += 1
