@@ -1,4 +1,4 @@
-"""The project's exception tree: one root, a subclass per kind of bad input."""
+"""The project's exception tree: one root, a subclass per kind of bad input or unreachable resource."""
 
 
 class AdmfError(Exception):
@@ -17,3 +17,9 @@ class DataError(AdmfError):
     """Market data is missing, unreadable or breaks a rule (the message names the file, row and rule)."""
 
     exit_code = 3
+
+
+class ClusterError(AdmfError):
+    """The Ray cluster cannot be reached or started."""
+
+    exit_code = 4

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from containers.bus import Tracer
@@ -9,7 +11,7 @@ from containers.config import BacktestConfig
 from containers.data.market import MarketData
 from containers.factory import build_backtest, periods_per_year
 from containers.hierarchy import BacktestContainer
-from containers.results import BacktestResult, assemble, rejects_frame, trades_frame
+from containers.results import BacktestResult, assemble, regimes_frame, rejects_frame, trades_frame
 
 
 def collect(container: BacktestContainer, yearly: float) -> BacktestResult:
@@ -29,12 +31,15 @@ def collect(container: BacktestContainer, yearly: float) -> BacktestResult:
     rejects = rejects.sort_values("bar_index", kind="stable").reset_index(drop=True)
     equity = np.column_stack([p.equity_curve for p in portfolios])
     exposed = np.column_stack([p.exposed for p in portfolios])
+    regimes = regimes_frame(stamps, {c.name: c.history for c in container.classifiers},
+                            {c.name: c.labels for c in container.classifiers})
     return assemble(stamps, [p.name for p in portfolios], equity, exposed, trades, rejects,
-                    len(container.engine.unfilled), yearly, "event")
+                    len(container.engine.unfilled), yearly, "event", regimes)
 
 
-def run_event(config: BacktestConfig, data: MarketData, tracer: Tracer | None = None) -> BacktestResult:
-    """One FULL backtest of `config` over `data` with the event engine."""
-    container = build_backtest(config, data, tracer)
+def run_event(config: BacktestConfig, data: MarketData, tracer: Tracer | None = None,
+              precomputed: Mapping[str, np.ndarray] | None = None) -> BacktestResult:
+    """One FULL backtest of `config` over `data` with the event engine (reusing `precomputed` indicators)."""
+    container = build_backtest(config, data, tracer, precomputed)
     container.run()
     return collect(container, periods_per_year(config, data))

@@ -6,7 +6,9 @@ DataStreamer → IndicatorHub → classifier containers → risk & portfolio con
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+
+import numpy as np
 
 from containers.bus import Dispatcher, ScopedEventBus, Tracer
 from containers.components.rules import Input
@@ -58,13 +60,17 @@ def periods_per_year(config: BacktestConfig, data: MarketData) -> float:
     return config.execution.periods_per_year or data.periods_per_year()
 
 
-def build_backtest(config: BacktestConfig, data: MarketData, tracer: Tracer | None = None) -> BacktestContainer:
+def build_backtest(config: BacktestConfig, data: MarketData, tracer: Tracer | None = None,
+                   precomputed: Mapping[str, np.ndarray] | None = None) -> BacktestContainer:
     """A fresh hierarchy: nothing in it is shared with any other backtest except the read-only data."""
     check_symbols(config, data)
     dispatcher = Dispatcher(tracer)
     root = ScopedEventBus("backtest", dispatcher)
     streamer = DataStreamer(data, root)
-    hub = IndicatorHub(data, plan(required_inputs(config)))
+    specs = plan(required_inputs(config))
+    own = {spec.key for spec in specs}  # only this config's indicators travel in its INDICATOR events
+    reused = {key: array for key, array in (precomputed or {}).items() if key.split(".")[0] in own}
+    hub = IndicatorHub(data, specs, reused)
     hub.attach(root)
     order_ids = itertools.count()
     yearly = periods_per_year(config, data)

@@ -41,7 +41,8 @@ from containers.kernels import (
 )
 from containers.metric_kernels import finish
 from containers.metrics import METRIC_NAMES
-from containers.results import BacktestResult, assemble, rejects_frame, trades_frame
+from containers.regime_metrics import regime_rows
+from containers.results import BacktestResult, assemble, regimes_frame, rejects_frame, trades_frame
 
 SIZERS = {"fixed": SIZER_FIXED, "percentage": SIZER_PERCENTAGE, "atr": SIZER_ATR, "volatility": SIZER_VOLATILITY}
 LIMITS = {"max_position": LIMIT_MAX_POSITION, "max_gross_exposure": LIMIT_GROSS, "max_drawdown": LIMIT_DRAWDOWN,
@@ -216,8 +217,28 @@ class FastModel:
 
     def run(self) -> BacktestResult:
         equity, _, exposed, fills, rejects, unfilled, _ = self.simulate(self.signals, record=True)
+        classifiers = self.config.classifiers
+        regimes = regimes_frame(self.data.timestamps, {c.name: self.regimes[:, i] for i, c in enumerate(classifiers)},
+                                {c.name: c.params.labels for c in classifiers})
         return assemble(self.data.timestamps, [book.name for book in self.books], equity, exposed,
-                        self._trades(fills), self._rejects(rejects), int(unfilled), self.periods_per_year, "fast")
+                        self._trades(fills), self._rejects(rejects), int(unfilled), self.periods_per_year, "fast",
+                        regimes)
+
+    def summary(self) -> tuple[np.ndarray, list[dict[str, object]]]:
+        """Metrics (metrics.METRIC_NAMES order) and per-regime rows, straight from the kernel's arrays.
+
+        What a sweep trial needs, without building the pandas frames of `run`.
+        """
+        arrays = self._static
+        _, _, _, fills, _, _, accumulators = self.simulate(self.signals, record=True)
+        column = {name: i for i, name in enumerate(FILL_FIELDS)}
+        slots = fills[:, column["slot"]].astype(np.int64)
+        slot_classifier = np.array([slot.classifier for slot in self.slots], dtype=np.int64)
+        rows = regime_rows(
+            arrays["total_curve"][0], self.regimes, [c.name for c in self.config.classifiers], self.labels,
+            slot_classifier[slots], fills[:, column["regime"]].astype(np.int64), fills[:, column["realized_pnl"]],
+            self.periods_per_year)
+        return finish(accumulators[0], self.periods_per_year), rows
 
     def _regime_label(self, slot: Slot, code: float) -> str:
         return UNKNOWN if code < 0 else self.labels[slot.classifier][int(code)]

@@ -72,6 +72,7 @@ class ClassifierContainer:
         self.hub = hub
         self.bus = bus
         self.regime = UNKNOWN
+        self.history = np.full(hub.data.n_bars, -1, dtype=np.int64)  # regime code per bar
         self.portfolios: list[RiskPortfolioContainer] = []
         bus.subscribe(Indicator, self.on_indicator)
 
@@ -80,6 +81,7 @@ class ClassifierContainer:
         now = self.hub.values_at(self.inputs, self.symbol, t)
         prev = self.hub.values_at(self.inputs, self.symbol, t - 1)
         code = int(self.rule.regime(now, prev))  # type: ignore[attr-defined]
+        self.history[t] = code
         regime = UNKNOWN if code < 0 else self.labels[code]
         changed, self.regime = regime != self.regime, regime
         self.bus.publish(Classification(t, self.name, regime, changed))

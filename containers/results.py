@@ -28,6 +28,7 @@ class BacktestResult:
     rejects: pd.DataFrame
     unfilled_orders: int
     engine: str
+    regimes: pd.DataFrame  # one column per classifier: its regime label at each bar
     fallback: str | None = None
 
 
@@ -43,9 +44,17 @@ def _closing_pnl(trades: pd.DataFrame) -> np.ndarray:
     return trades.loc[trades["realized_pnl"] != 0, "realized_pnl"].to_numpy()
 
 
+def regimes_frame(timestamps: np.ndarray, codes: dict[str, np.ndarray],
+                  labels: dict[str, tuple[str, ...]]) -> pd.DataFrame:
+    """Regime codes (-1 = unknown) per classifier as labels, indexed by timestamp."""
+    columns = {name: np.array(["unknown", *labels[name]], dtype=object)[np.asarray(code) + 1]
+               for name, code in codes.items()}
+    return pd.DataFrame(columns, index=pd.DatetimeIndex(timestamps, name="timestamp"))
+
+
 def assemble(timestamps: np.ndarray, names: list[str], equity_curves: np.ndarray, exposed: np.ndarray,
              trades: pd.DataFrame, rejects: pd.DataFrame, unfilled: int, periods_per_year: float,
-             engine: str) -> BacktestResult:
+             engine: str, regimes: pd.DataFrame) -> BacktestResult:
     """Frames and metrics from (bars, portfolios) equity curves and exposure flags, fills and vetoes."""
     equity = pd.DataFrame(equity_curves, columns=names, index=pd.DatetimeIndex(timestamps, name="timestamp"))
     total = total_equity(np.ascontiguousarray(equity_curves))
@@ -55,4 +64,4 @@ def assemble(timestamps: np.ndarray, names: list[str], equity_curves: np.ndarray
         name: compute_metrics(equity_curves[:, p], _closing_pnl(trades[trades["portfolio"] == name]),
                               int((trades["portfolio"] == name).sum()), exposed[:, p], periods_per_year)
         for p, name in enumerate(names)}).T
-    return BacktestResult(metrics, per_portfolio, equity, trades, rejects, unfilled, engine)
+    return BacktestResult(metrics, per_portfolio, equity, trades, rejects, unfilled, engine, regimes)

@@ -14,8 +14,10 @@ from rich.console import Console
 from rich.table import Table
 
 from containers.errors import AdmfError
-from coordinator.config import load_experiment
+from coordinator.config import ExperimentConfig, load_experiment
+from coordinator.trial_log import PARAM_PREFIX
 from coordinator.workflows.backtest import load_data, run_backtest_workflow
+from coordinator.workflows.sweep import SweepSummary, run_sweep
 from coordinator.workspace import run_directory
 
 app = typer.Typer(
@@ -24,7 +26,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="admf: distributed, resumable backtest optimization.",
 )
-console = Console(soft_wrap=True)
+console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
 ConfigArg = Annotated[Path, typer.Argument(help="Experiment YAML file.", show_default=False)]
@@ -107,6 +109,46 @@ def backtest(
         )
 
     _guarded(debug, work)
+
+
+@app.command()
+def sweep(
+    config: ConfigArg,
+    address: Annotated[str | None, typer.Option("--address", help="Join this Ray cluster (host:port).")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Actors (default: one per CPU).")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="Trials per batch (default: auto).")]
+    = None,
+    engine: Annotated[EngineChoice | None, typer.Option("--engine", help="Override execution.engine.")] = None,
+    out: Annotated[str | None, typer.Option("--out", help="Run directory (default runs/<name>).")] = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Run every trial of the config's sweep in parallel on Ray; stream them to trials.parquet."""
+
+    def work() -> None:
+        experiment = load_experiment(config)
+        directory = run_directory(experiment.name, out, experiment.output.dir, config.parent)
+        summary = run_sweep(experiment, config, directory, address, workers, batch_size,
+                            engine.value if engine else None, console=errors)
+        console.print(_top_table(summary, experiment))
+        rate = summary.trials / summary.seconds if summary.seconds > 0 else float("nan")
+        console.print(f"{summary.completed} complete, {summary.failed} failed of {summary.trials} trials in "
+                      f"{summary.seconds:.1f} s ({rate:.1f} trials/s, {summary.workers} workers, batches of "
+                      f"{summary.batch_size}); results in {directory / 'trials.parquet'}", markup=False)
+
+    _guarded(debug, work)
+
+
+def _top_table(summary: SweepSummary, experiment: ExperimentConfig) -> Table:
+    assert experiment.sweep is not None
+    objective = experiment.sweep.objective
+    shown = [objective, *[m for m in ("total_return_pct", "max_drawdown_pct", "num_trades") if m != objective]]
+    table = Table(title=f"top {len(summary.top)} by {objective} ({experiment.sweep.direction})")
+    params = [column for column in summary.top.columns if column.startswith(PARAM_PREFIX)]
+    for column in ["number", *[p.removeprefix(PARAM_PREFIX) for p in params], *shown]:
+        table.add_column(column, justify="right")
+    for _, row in summary.top.iterrows():
+        table.add_row(str(row["number"]), *[str(row[p]) for p in params], *[f"{row[m]:,.4g}" for m in shown])
+    return table
 
 
 def main() -> None:

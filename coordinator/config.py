@@ -6,13 +6,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from containers.components.classifiers import CLASSIFIER_PARAMS
 from containers.components.strategies import STRATEGY_PARAMS
 from containers.config import BacktestConfig, Name
 from containers.errors import ConfigError
+from containers.paths import check_path
 from containers.strict import StrictModel, did_you_mean
+from coordinator.sweep_config import SweepConfig
+from search.space import Constraint
 
 # Discriminator tags pydantic puts in an error's location; the user never typed them there.
 _UNION_TAGS = {*STRATEGY_PARAMS, *CLASSIFIER_PARAMS, "fixed", "percentage", "atr", "volatility", "max_position",
@@ -28,9 +31,29 @@ class ExperimentConfig(BacktestConfig):
     """One experiment: a name, what to run, and where results go."""
 
     name: Name
-    type: Literal["backtest"] = "backtest"
+    type: Literal["backtest", "sweep"] = "backtest"
     output: OutputConfig = OutputConfig()
     description: str = Field(default="", max_length=2000)
+    sweep: SweepConfig | None = None
+
+    @model_validator(mode="after")
+    def _sweep_paths(self) -> ExperimentConfig:
+        if self.type == "sweep" and self.sweep is None:
+            raise ValueError("type: sweep needs a 'sweep' section (space, method...)")
+        if self.sweep is not None:
+            for path in self.sweep.space:
+                _check(self, path, f"sweep.space.{path}")
+            for text in self.sweep.constraints:
+                for path in Constraint(text).paths():
+                    _check(self, path, f"sweep.constraints '{text}'")
+        return self
+
+
+def _check(config: ExperimentConfig, path: str, where: str) -> None:
+    try:
+        check_path(config, path)
+    except ConfigError as error:
+        raise ValueError(f"{where}: {error}") from error
 
 
 def _path_of(location: tuple[Any, ...]) -> str:
@@ -41,7 +64,7 @@ def _path_of(location: tuple[Any, ...]) -> str:
         if item in _UNION_TAGS and (isinstance(previous, int) or previous in _UNION_FIELDS):
             continue
         parts.append(f"[{item}]" if isinstance(item, int) else ("." if parts else "") + str(item))
-    return "".join(parts) or "(top level)"
+    return "".join(parts)
 
 
 def _message(error: dict[str, Any]) -> str:
@@ -61,7 +84,8 @@ def _message(error: dict[str, Any]) -> str:
 def format_validation_error(source: str, error: ValidationError) -> str:
     """The first (most specific) problem, as 'file: field.path: what is wrong; how to fix it'."""
     first = error.errors()[0]
-    return f"{source}: {_path_of(tuple(first['loc']))}: {_message(first)}"
+    path = _path_of(tuple(first["loc"]))
+    return f"{source}: {path + ': ' if path else ''}{_message(first)}"
 
 
 def parse_experiment(raw: Any, source: str) -> ExperimentConfig:

@@ -1,1 +1,1 @@
-"""search package."""
+"""The search side: parameter spaces, constraints and samplers (Optuna for studies); knows nothing of Ray."""

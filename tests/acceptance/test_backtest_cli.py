@@ -71,7 +71,7 @@ DELETE = object()
 STRATEGY = "classifiers.0.portfolios.0.strategies.0"
 BAD_CONFIGS = {
     "typo_top_level": ({**_base(), "clasifiers": []},
-                       "(top level): unknown key 'clasifiers'; did you mean 'classifiers'?"),
+                       "unknown key 'clasifiers'; did you mean 'classifiers'?"),
     "typo_param": (_edit(f"{STRATEGY}.params", {"fastt": 5, "slow": 20}),
                    f"{STRATEGY.replace('.0', '[0]')}.params: unknown key 'fastt'; did you mean 'fast'?"),
     "unknown_strategy": (_edit(f"{STRATEGY}.type", "ma_crosover"),

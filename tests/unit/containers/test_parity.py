@@ -93,6 +93,7 @@ def test_fast_engine_equals_event_engine(seed: int) -> None:
     pd.testing.assert_frame_equal(event.trades, fast.trades, check_exact=False, rtol=1e-9)
     pd.testing.assert_frame_equal(event.equity, fast.equity, check_exact=False, rtol=1e-9)
     pd.testing.assert_frame_equal(event.rejects, fast.rejects)
+    pd.testing.assert_frame_equal(event.regimes, fast.regimes)
     pd.testing.assert_series_equal(event.metrics, fast.metrics, check_exact=False, rtol=1e-9)
     assert event.unfilled_orders == fast.unfilled_orders
 

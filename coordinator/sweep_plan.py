@@ -1,0 +1,74 @@
+"""What a sweep needs before it runs: its search space and every indicator any of its trials will read."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from pydantic import ValidationError
+
+from containers.components.indicators import IndicatorSpec
+from containers.factory import required_inputs
+from containers.hub import plan
+from containers.paths import value_at
+from coordinator.config import ExperimentConfig
+from search.space import Constraint, Scalar, SearchSpace
+
+MAX_COMBINATIONS_PER_COMPONENT = 200_000
+
+
+def search_space(experiment: ExperimentConfig) -> SearchSpace:
+    sweep = experiment.sweep
+    assert sweep is not None
+    return SearchSpace(dict(sweep.space), [Constraint(text) for text in sweep.constraints],
+                       lambda path: value_at(experiment, path))
+
+
+def trial_points(experiment: ExperimentConfig, space: SearchSpace) -> tuple[int, Any]:
+    """(number of trials, an iterator of (number, point)) in trial-number order."""
+    sweep = experiment.sweep
+    assert sweep is not None
+    if sweep.method == "random":
+        count = sweep.n_trials or 0
+        return count, ((n, space.random_point(sweep.seed, n)) for n in range(count))
+    points = list(space.grid())
+    if sweep.n_trials is not None:
+        points = points[: sweep.n_trials]
+    return len(points), enumerate(points)
+
+
+def indicator_plan(experiment: ExperimentConfig, space: SearchSpace) -> list[IndicatorSpec]:
+    """Every indicator over the union of the space: the experiment's own, plus each swept component's
+    indicators for every combination of its discrete parameter values. Continuous parameters keep
+    the experiment's value here; their other indicators are computed on the actors that need them."""
+    specs = set(plan(required_inputs(experiment)))
+    by_component: dict[str, list[str]] = {}
+    for path in space.parameters:
+        by_component.setdefault(path.rsplit(".", 1)[0], []).append(path)
+    for component, paths in by_component.items():
+        model, base = _component(experiment, component)
+        axes = [space.discrete_values(path) or [value_at(experiment, path)] for path in paths]
+        combinations = itertools.product(*axes)
+        for combination in itertools.islice(combinations, MAX_COMBINATIONS_PER_COMPONENT):
+            values: dict[str, Scalar] = {path.rsplit(".", 1)[1]: value for path, value in zip(paths, combination,
+                                                                                            strict=True)}
+            try:
+                component_model = model.model_validate({**base, **values})
+            except ValidationError:
+                continue  # an infeasible combination never runs
+            specs.update(plan(component_model.inputs().values()))
+    return sorted(specs)
+
+
+def _component(experiment: ExperimentConfig, component: str) -> tuple[Any, dict[str, Any]]:
+    """(params model class, current values) of the component a path prefix names."""
+    for classifier in experiment.classifiers:
+        if classifier.name == component:
+            return type(classifier.params), classifier.params.model_dump()
+        for book in classifier.portfolios:
+            if component == f"{book.name}.sizer":
+                return type(book.sizer), book.sizer.model_dump()
+            for strategy in book.strategies:
+                if component == f"{book.name}.{strategy.name}":
+                    return type(strategy.params), strategy.params.model_dump()
+    raise KeyError(component)

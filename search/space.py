@@ -1,0 +1,160 @@
+"""Search spaces: parameter ranges and choices by dotted path, constraints between them, grid and random points.
+
+A path names one value of the experiment: `<portfolio>.<strategy>.<param>`, `<portfolio>.sizer.<field>`
+or `<classifier>.<param>`. Points are plain dicts {path: value}.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import operator
+import random
+import re
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, model_validator
+
+from containers.strict import StrictModel
+
+Scalar = int | float | str | bool
+
+
+class Range(StrictModel):
+    """Numbers from low to high: ints when low, high and step are whole, else floats; `log` for log scale."""
+
+    low: float
+    high: float
+    step: float | None = Field(default=None, gt=0)
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Range:
+        if self.high < self.low:
+            raise ValueError(f"high ({self.high}) is below low ({self.low})")
+        if self.log and self.low <= 0:
+            raise ValueError("a log-scale range needs low > 0")
+        if self.log and self.step is not None:
+            raise ValueError("give either step or log, not both")
+        return self
+
+    @property
+    def is_int(self) -> bool:
+        whole = float(self.low).is_integer() and float(self.high).is_integer()
+        return whole and (self.step is None or float(self.step).is_integer()) and not self.log
+
+    def values(self) -> list[Scalar] | None:
+        """Every value of a discrete range (ints, or floats with a step); None for a continuous one."""
+        if self.is_int:
+            step = int(self.step or 1)
+            return list(range(int(self.low), int(self.high) + 1, step))
+        if self.step is None:
+            return None
+        count = math.floor((self.high - self.low) / self.step + 1e-9) + 1
+        return [round(self.low + i * self.step, 12) for i in range(count)]
+
+    def sample(self, rng: random.Random) -> Scalar:
+        discrete = self.values()
+        if discrete is not None:
+            return rng.choice(discrete)
+        if self.log:
+            return math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
+        return rng.uniform(self.low, self.high)
+
+
+def _choices(value: Any) -> Any:
+    return {"choices": value} if isinstance(value, list) else value
+
+
+class Choice(StrictModel):
+    choices: list[Scalar] = Field(min_length=1)
+
+    def values(self) -> list[Scalar]:
+        return list(self.choices)
+
+    def sample(self, rng: random.Random) -> Scalar:
+        return rng.choice(self.choices)
+
+
+ParameterSpec = Annotated[Choice | Range, BeforeValidator(_choices)]
+
+_COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
+    "<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt, "==": operator.eq, "!=": operator.ne}
+_CONSTRAINT = re.compile(r"^\s*([\w.\-]+)\s*(<=|>=|==|!=|<|>)\s*([\w.\-]+)\s*$")
+
+
+class Constraint:
+    """`left op right`, each side a parameter path or a number, e.g. 'book.xo.fast < book.xo.slow'."""
+
+    def __init__(self, text: str) -> None:
+        match = _CONSTRAINT.match(text)
+        if match is None:
+            raise ValueError(f"constraint '{text}' is not 'a < b' (operators: <, <=, >, >=, ==, !=)")
+        self.text = text
+        self.left, self.op, self.right = match.group(1), match.group(2), match.group(3)
+
+    def paths(self) -> list[str]:
+        return [side for side in (self.left, self.right) if not _is_number(side)]
+
+    def holds(self, point: dict[str, Scalar], base: Callable[[str], Any]) -> bool:
+        def value(side: str) -> Any:
+            if _is_number(side):
+                return float(side)
+            return point[side] if side in point else base(side)
+
+        return bool(_COMPARISONS[self.op](value(self.left), value(self.right)))
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+class SearchSpace:
+    """Parameters by path, and the constraints every point must satisfy."""
+
+    MAX_RANDOM_TRIES = 10_000
+
+    def __init__(self, parameters: dict[str, Choice | Range], constraints: list[Constraint],
+                 base: Callable[[str], Any]) -> None:
+        self.parameters = parameters
+        self.constraints = constraints
+        self.base = base  # the experiment's own value of a path not in the space
+
+    def feasible(self, point: dict[str, Scalar]) -> bool:
+        return all(constraint.holds(point, self.base) for constraint in self.constraints)
+
+    def grid(self) -> Iterator[dict[str, Scalar]]:
+        """Every combination of the parameters' values that satisfies the constraints, in a fixed order."""
+        names = list(self.parameters)
+        axes = [self._axis(name) for name in names]
+        for combination in itertools.product(*axes):
+            point = dict(zip(names, combination, strict=True))
+            if self.feasible(point):
+                yield point
+
+    def grid_size(self) -> int:
+        return math.prod(len(self._axis(name)) for name in self.parameters)
+
+    def _axis(self, name: str) -> list[Scalar]:
+        values = self.parameters[name].values()
+        if values is None:
+            raise ValueError(f"sweep.space.{name}: a grid needs discrete values; give a step or a list")
+        return values
+
+    def random_point(self, seed: int, number: int) -> dict[str, Scalar]:
+        """The point of trial `number`: depends only on (seed, number), so any worker count gives the same."""
+        rng = random.Random(f"{seed}:{number}")
+        for _ in range(self.MAX_RANDOM_TRIES):
+            point = {name: spec.sample(rng) for name, spec in self.parameters.items()}
+            if self.feasible(point):
+                return point
+        raise ValueError(f"no point satisfying {[c.text for c in self.constraints]} found in "
+                         f"{self.MAX_RANDOM_TRIES} draws; loosen the constraints or the ranges")
+
+    def discrete_values(self, name: str) -> list[Scalar] | None:
+        return self.parameters[name].values()
