@@ -20,9 +20,7 @@ TrialResult = dict[str, Any]
 
 
 def _validation_message(error: ValidationError) -> str:
-    first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"] if not isinstance(part, int))
-    return f"invalid parameters ({where}): {str(first['msg']).removeprefix('Value error, ')}"
+    return f"invalid parameters: {str(error.errors()[0]['msg']).removeprefix('Value error, ')}"
 
 
 def evaluate_trial(base: BacktestConfig, number: int, params: dict[str, Any], hub: IndicatorHub,

@@ -11,7 +11,8 @@ from pathlib import Path
 ADMF = shutil.which("admf")
 
 
-def admf(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def admf(*args: str, cwd: Path | None = None, timeout: float = 300,
+         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     command = [ADMF, *args] if ADMF else [sys.executable, "-m", "coordinator.cli", *args]
-    env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          env={**(env or os.environ), "COLUMNS": "200"})

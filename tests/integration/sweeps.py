@@ -1,0 +1,42 @@
+"""Small sweep experiments for the integration tests, and the same trials run in one plain process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from containers.config import BacktestConfig
+from containers.hub import IndicatorHub
+from coordinator.config import ExperimentConfig, load_experiment
+from coordinator.sweep_plan import search_space, trial_points
+from coordinator.workflows.backtest import load_data
+from workers.trials import evaluate_trial
+
+
+def sweep_experiment(tmp_path: Path, space: dict[str, Any], constraints: list[str] | None = None,
+                     name: str = "it-sweep") -> Path:
+    config = {
+        "name": name, "type": "sweep",
+        "data": {"synthetic": {"symbols": ["AAA", "BBB"], "bars": 1500, "seed": 5, "freq": "1h"}},
+        "execution": {"commission": {"type": "percentage", "rate_pct": 0.05}},
+        "classifiers": [{"name": "vol", "type": "volatility", "params": {"fast": 10, "slow": 40}, "portfolios": [
+            {"name": "book", "capital": 100_000, "sizer": {"type": "percentage", "pct": 40},
+             "strategies": [{"name": "xo", "type": "ma_crossover", "symbols": ["AAA"]},
+                            {"name": "mr", "type": "mean_reversion", "symbols": ["BBB"]}]}]}],
+        "sweep": {"method": "grid", "space": space, "constraints": constraints or []},
+    }
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def sequential_results(config_path: Path) -> dict[int, dict[str, Any]]:
+    """Every trial of the sweep evaluated in this process, without Ray, keyed by trial number."""
+    experiment: ExperimentConfig = load_experiment(config_path)
+    data = load_data(experiment, config_path)
+    base = BacktestConfig.model_validate(experiment.model_dump(include={"data", "execution", "classifiers"}))
+    _, points = trial_points(experiment, search_space(experiment))
+    hub = IndicatorHub(data, [])
+    return {number: evaluate_trial(base, number, params, hub, "fast") for number, params in points}

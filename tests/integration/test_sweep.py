@@ -1,0 +1,113 @@
+"""Sweeps on a real local Ray: parallel equals sequential, killed actors, failed trials, shared features."""
+
+import json
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import ray
+
+from containers.metrics import METRIC_NAMES
+from coordinator.config import load_experiment
+from coordinator.sweep_plan import indicator_plan, search_space
+from coordinator.workflows.backtest import load_data
+from coordinator.workflows.sweep import run_sweep
+from tests.integration.sweeps import sequential_results, sweep_experiment
+from workers.features import publish_features
+from workers.pool import TrialActor
+
+SPACE = {"book.xo.fast": {"low": 4, "high": 16, "step": 4}, "book.xo.slow": [20, 40],
+         "book.mr.num_std": [1.5, 2.5], "book.mr.period": [10, 30]}
+
+
+def _assert_same_as_sequential(trials: pd.DataFrame, expected: dict[int, dict[str, Any]]) -> None:
+    assert sorted(trials["number"]) == sorted(expected)  # every trial exactly once
+    for _, row in trials.iterrows():
+        want = expected[row["number"]]
+        assert row["state"] == want["state"]
+        np.testing.assert_array_equal(row[list(METRIC_NAMES)].to_numpy(dtype=float),
+                                      [want["metrics"][m] for m in METRIC_NAMES])
+        assert json.loads(row["regimes_json"]) == json.loads(json.dumps(want["regimes"]))
+
+
+def test_parallel_sweep_equals_sequential_trial_by_trial(ray_cluster: Any, tmp_path: Path) -> None:
+    path = sweep_experiment(tmp_path, SPACE)
+    summary = run_sweep(load_experiment(path), path, tmp_path / "run", workers=2, batch_size=3)
+    trials = pd.read_parquet(tmp_path / "run" / "trials.parquet")
+    assert summary.trials == len(trials) == 32 and summary.failed == 0
+    assert trials["pid"].nunique() == 2  # both actors took part
+    _assert_same_as_sequential(trials, sequential_results(path))
+
+
+def test_sigkilled_actor_is_restarted_and_every_trial_counted_once(ray_cluster: Any, tmp_path: Path) -> None:
+    path = sweep_experiment(tmp_path, SPACE)
+    killed: list[int] = []
+
+    def kill_one_actor(pool: Any, results: list[dict[str, Any]]) -> None:
+        if not killed:
+            pid = results[0]["pid"]
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+
+    summary = run_sweep(load_experiment(path), path, tmp_path / "run", workers=2, batch_size=2,
+                        on_batch=kill_one_actor)
+    trials = pd.read_parquet(tmp_path / "run" / "trials.parquet")
+    assert killed and summary.completed == 32
+    assert trials["number"].is_unique
+    assert trials["pid"].nunique() >= 3  # the killed actor came back as a new process
+    _assert_same_as_sequential(trials, sequential_results(path))
+
+
+def test_a_trial_that_raises_is_recorded_and_the_sweep_goes_on(ray_cluster: Any, tmp_path: Path) -> None:
+    space = {"book.xo.fast": [5, 10, 30, 35], "book.xo.slow": [30]}  # fast >= slow is invalid
+    path = sweep_experiment(tmp_path, space)
+    summary = run_sweep(load_experiment(path), path, tmp_path / "run", workers=2, batch_size=1)
+    trials = pd.read_parquet(tmp_path / "run" / "trials.parquet").sort_values("number")
+    assert (summary.completed, summary.failed) == (2, 2)
+    assert list(trials["state"]) == ["complete", "complete", "failed", "failed"]
+    assert trials["error"].iloc[2] == "invalid parameters: fast (30) must be smaller than slow (30)"
+    assert trials["sharpe_ratio"].iloc[2:].isna().all() and trials["sharpe_ratio"].iloc[:2].notna().all()
+
+
+def test_features_are_computed_once_published_once_and_read_only(ray_cluster: Any, tmp_path: Path) -> None:
+    space = {**SPACE, "book.mr.exit_z": {"low": 0.1, "high": 0.5}}  # continuous, feeds no indicator
+    path = sweep_experiment(tmp_path, space)
+    experiment = load_experiment(path)
+    data = load_data(experiment, path)
+    specs = indicator_plan(experiment, search_space(experiment))
+    features, hub = publish_features(data, specs, key="it")
+    assert set(hub.computations.values()) == {1} and len(hub.computations) == len(specs)
+    assert {"sma_4", "sma_16", "sma_40", "bollinger_10_1.5.upper", "bollinger_30_2.5.lower"} <= set(features.published)
+    actor = TrialActor.remote(experiment.model_dump(mode="json", include={"data", "execution", "classifiers"}),
+                              "fast")
+    box = [features]
+    assert ray.get(actor.shared_arrays_are_read_only.remote(box)) is True
+    results = ray.get(actor.run.remote(box, [(0, {"book.xo.fast": 8, "book.xo.slow": 40}),
+                                             (1, {"book.xo.fast": 7, "book.xo.slow": 40})]))
+    assert [r["state"] for r in results] == ["complete", "complete"]
+    # sma_8 was published; sma_7 (outside the grid) was computed on the actor, once, and cached there
+    assert ray.get(actor.own_computations.remote(box)) == {"sma_7": 1}
+    ray.kill(actor)
+
+
+def test_unreachable_address_is_a_one_line_error(tmp_path: Path) -> None:
+    from tests.acceptance.cli import admf
+
+    path = sweep_experiment(tmp_path, {"book.xo.fast": [5, 10]})
+    done = admf("sweep", str(path), "--address", "127.0.0.1:9", "--out", str(tmp_path / "out"))
+    assert done.returncode == 4
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert "cannot reach a Ray head at 127.0.0.1:9" in done.stderr
+
+
+def test_sweep_config_errors_name_the_path(tmp_path: Path) -> None:
+    from tests.acceptance.cli import admf
+
+    path = sweep_experiment(tmp_path, {"book.xo.fastt": [5, 10]})
+    done = admf("sweep", str(path))
+    assert done.returncode == 2
+    assert "sweep.space.book.xo.fastt: path 'book.xo.fastt': 'fastt' is not a parameter here" in done.stderr
+    assert "did you mean 'fast'?" in done.stderr
