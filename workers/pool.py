@@ -51,6 +51,17 @@ class TrialActor:
             return False
         return True
 
+    def memory(self) -> dict[str, int]:
+        """This process's resident memory in bytes (Linux): total, private (anonymous) and shared-memory pages."""
+        fields = {"VmRSS": "rss", "RssAnon": "private", "RssShmem": "shared"}
+        found = {}
+        with open("/proc/self/status") as status:
+            for line in status:
+                name, _, value = line.partition(":")
+                if name in fields:
+                    found[fields[name]] = int(value.split()[0]) * 1024
+        return found
+
     def own_computations(self, box: list[SharedFeatures]) -> dict[str, int]:
         """Indicators this actor computed itself (those that were not published)."""
         return dict(self._hub(box[0]).computations)
@@ -69,6 +80,10 @@ class TrialPool:
         self._payload, self._engine = base.model_dump(mode="json"), engine
         self.actors = [TrialActor.options(num_cpus=1).remote(self._payload, engine) for _ in range(count)]
         self.identities = ray.get([actor.identity.remote() for actor in self.actors])
+
+    def memory(self) -> list[dict[str, int]]:
+        """Each actor's resident memory (see TrialActor.memory)."""
+        return ray.get([actor.memory.remote() for actor in self.actors])
 
     def close(self) -> None:
         for actor in self.actors:

@@ -130,3 +130,16 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(_edit("classifiers.0.portfolios.0.capital", -5)))
     done = admf("validate", str(path), "--debug")
     assert done.returncode != 0 and "Traceback" in done.stderr
+
+
+def test_example_sweep_runs_on_a_local_ray(tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+    done = admf("sweep", str(ROOT / "examples" / "sweep.yaml"), "--out", str(out))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "top 10 by sharpe_ratio (maximize)" in done.stdout
+    trials = pd.read_parquet(out / "trials.parquet")
+    # fast 5..40 step 5 x slow 20..200 step 20 with fast < slow: 74 pairs; x 2 averages x 3 num_std
+    assert len(trials) == 74 * 2 * 3 and trials["number"].is_unique
+    assert (trials["state"] == "complete").all()
+    summary = json.loads((out / "sweep.json").read_text())
+    assert summary["trials"] == 444 and summary["completed"] == 444

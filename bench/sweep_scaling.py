@@ -1,0 +1,129 @@
+"""Sweep scaling on Ray: the same random-search trials in one plain process, on 1 actor and on 2 actors.
+
+Prints trials per second for each, the 2-over-1 speed-up, the amortized per-trial scheduling overhead
+((1-actor time - plain time) / trials), and each actor's resident memory after 10% and after 100% of the
+trials, split into private pages and shared-memory pages (the object store's features are mapped, not
+copied). The search space makes the shared features large on purpose: every SMA period from 2 to
+`--max-period` on two symbols (about 480 MB at the defaults).
+
+    python bench/sweep_scaling.py [--trials 10000] [--bars 10000] [--max-period 3000] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from typing import Any
+
+from containers.config import BacktestConfig
+from containers.data.config import SyntheticData
+from containers.data.market import PRICE_FIELDS
+from containers.data.synthetic import generate_synthetic
+from containers.hub import IndicatorHub, plan
+from search.space import Range, SearchSpace
+from workers.cluster import connect
+from workers.features import publish_features
+from workers.pool import TrialPool
+from workers.trials import evaluate_trial
+
+MB = 1024 * 1024
+
+
+def experiment(bars: int) -> BacktestConfig:
+    return BacktestConfig.model_validate({
+        "data": {"synthetic": {"symbols": ["AAA", "BBB"], "bars": bars, "seed": 3, "freq": "1h"}},
+        "execution": {"commission": {"type": "percentage", "rate_pct": 0.1}},
+        "classifiers": [{"name": "vol", "type": "volatility", "portfolios": [{
+            "name": "book", "capital": 1_000_000, "sizer": {"type": "percentage", "pct": 40},
+            "strategies": [{"name": "xo", "type": "ma_crossover", "params": {"fast": 10, "slow": 100}}]}]}],
+    })
+
+
+def trials(count: int, max_period: int) -> list[tuple[int, dict[str, Any]]]:
+    middle = max_period // 2
+    space = SearchSpace({"book.xo.fast": Range(low=2, high=middle), "book.xo.slow": Range(low=middle + 1,
+                                                                                             high=max_period)},
+                        [], base=lambda path: None)
+    return [(n, space.random_point(1, n)) for n in range(count)]
+
+
+def run_pool(base: BacktestConfig, features: Any, chosen: list[tuple[int, dict[str, Any]]], actor_count: int,
+             batch_size: int) -> dict[str, Any]:
+    pool = TrialPool(base, "fast", actor_count)
+    warm = [(-1 - i, chosen[i][1]) for i in range(actor_count)]  # load kernels and map features first
+    pool.run(features, warm, 1, lambda results: None)
+    first = len(chosen) // 10
+    started = time.perf_counter()
+    pool.run(features, chosen[:first], batch_size, lambda results: None)
+    early = pool.memory()
+    pool.run(features, chosen[first:], batch_size, lambda results: None)
+    seconds = time.perf_counter() - started
+    late = pool.memory()
+    pool.close()
+    return {"seconds": seconds, "trials_per_second": len(chosen) / seconds, "memory_at_10pct": early,
+            "memory_at_100pct": late}
+
+
+def measure(count: int, bars: int, max_period: int, batch_size: int) -> dict[str, Any]:
+    base = experiment(bars)
+    data = generate_synthetic(base.data.synthetic or SyntheticData())
+    chosen = trials(count, max_period)
+    strategy = base.classifiers[0].portfolios[0].strategies[0].params
+    specs = plan(item for _, point in chosen for item in strategy.model_copy(
+        update={"fast": point["book.xo.fast"], "slow": point["book.xo.slow"]}).inputs().values())
+    hub = IndicatorHub(data, specs)
+    evaluate_trial(base, -1, chosen[0][1], hub, "fast")
+    started = time.perf_counter()
+    for number, point in chosen:
+        evaluate_trial(base, number, point, hub, "fast")
+    plain_seconds = time.perf_counter() - started
+    feature_bytes = sum(array.nbytes for key, array in hub.arrays.items() if key not in PRICE_FIELDS)
+    figures: dict[str, Any] = {"trials": count, "bars": bars, "batch_size": batch_size,
+                               "shared_feature_mb": feature_bytes / MB, "plain_seconds": plain_seconds,
+                               "plain_trials_per_second": count / plain_seconds}
+    with connect(num_cpus=2):
+        features, _ = publish_features(data, specs, key="bench")
+        for actor_count in (1, 2):
+            figures[f"actors_{actor_count}"] = run_pool(base, features, chosen, actor_count, batch_size)
+    one, two = figures["actors_1"], figures["actors_2"]
+    figures["speedup_2_over_1"] = two["trials_per_second"] / one["trials_per_second"]
+    figures["scheduling_overhead_ms_per_trial"] = max(0.0, (one["seconds"] - plain_seconds) / count * 1000)
+    return figures
+
+
+def _memory_line(sample: dict[str, int]) -> str:
+    return (f"rss {sample['rss'] / MB:7.1f} MB (private {sample['private'] / MB:6.1f} MB, "
+            f"shared-memory {sample['shared'] / MB:6.1f} MB)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--trials", type=int, default=10_000)
+    parser.add_argument("--bars", type=int, default=10_000)
+    parser.add_argument("--max-period", type=int, default=3000)
+    parser.add_argument("--batch-size", type=int, default=250)
+    parser.add_argument("--json", dest="json_path")
+    args = parser.parse_args()
+    figures = measure(args.trials, args.bars, args.max_period, args.batch_size)
+    figures["machine"] = f"{platform.machine()}, python {platform.python_version()}"
+    print(f"{figures['trials']:,} trials of {figures['bars']:,}-bar backtests, "
+          f"{figures['shared_feature_mb']:.0f} MB of shared features, batches of {figures['batch_size']}")
+    print(f"  plain process   {figures['plain_trials_per_second']:9.1f} trials/s")
+    for actor_count in (1, 2):
+        run = figures[f"actors_{actor_count}"]
+        print(f"  {actor_count} actor(s)      {run['trials_per_second']:9.1f} trials/s")
+        for i, (early, late) in enumerate(zip(run["memory_at_10pct"], run["memory_at_100pct"], strict=True)):
+            print(f"    actor {i}: after 10%: {_memory_line(early)}")
+            print(f"             after all: {_memory_line(late)}")
+    print(f"  speed-up 2 actors over 1: {figures['speedup_2_over_1']:.2f}x")
+    print(f"  scheduling overhead: {figures['scheduling_overhead_ms_per_trial']:.3f} ms per trial (amortized)")
+    if args.json_path:
+        with open(args.json_path, "w") as stream:
+            json.dump(figures, stream, indent=2)
+            stream.write("\n")
+
+
+if __name__ == "__main__":
+    main()
