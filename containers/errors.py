@@ -23,3 +23,9 @@ class ClusterError(AdmfError):
     """The Ray cluster cannot be reached or started."""
 
     exit_code = 4
+
+
+class StorageError(AdmfError):
+    """Study storage cannot be opened, is locked by a live process, or does not match the run."""
+
+    exit_code = 5

@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from pydantic import BeforeValidator, Field, model_validator
 
 from containers.strict import StrictModel
@@ -158,3 +159,12 @@ class SearchSpace:
 
     def discrete_values(self, name: str) -> list[Scalar] | None:
         return self.parameters[name].values()
+
+
+def distribution(spec: Choice | Range) -> BaseDistribution:
+    """The Optuna distribution of one parameter."""
+    if isinstance(spec, Choice):
+        return CategoricalDistribution(spec.choices)
+    if spec.is_int:
+        return IntDistribution(int(spec.low), int(spec.high), step=int(spec.step or 1))
+    return FloatDistribution(spec.low, spec.high, step=spec.step, log=spec.log)

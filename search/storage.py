@@ -1,0 +1,154 @@
+"""Study storage: Optuna's journal file format, made durable once per batch (group commit).
+
+Optuna's own JournalFileBackend writes and fsyncs on every operation (tens of them per trial); this
+backend keeps the operations of a batch in memory and writes them with one write + fsync at `commit`.
+The file is the same one-JSON-object-per-line journal, so `optuna.storages.JournalStorage(
+JournalFileBackend(path))` and optuna-dashboard open it as it is. One driver writes it, guarded by a
+lock file holding its pid; a lock left by a dead process, and a torn last line left by a crash, are
+repaired when the file is opened again, each with a one-line message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage, JournalStorage, RDBStorage
+from optuna.storages.journal import BaseJournalBackend
+
+from containers.errors import StorageError
+
+JOURNAL_NAME = "study.journal"
+Notice = Callable[[str], None]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class WriterLock:
+    """`<journal>.lock` with the writer's pid; a lock whose pid is gone is stale and taken over."""
+
+    def __init__(self, journal: Path, notice: Notice) -> None:
+        self.path = journal.with_name(journal.name + ".lock")
+        try:
+            descriptor = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            holder = self.holder()
+            if holder is not None and _pid_alive(holder) and holder != os.getpid():
+                raise StorageError(f"{journal}: another admf process (pid {holder}) is writing this study; "
+                                   "wait for it or stop it first") from None
+            notice(f"repaired: removed a stale lock left by process {holder} that is no longer running")
+            self.path.unlink(missing_ok=True)
+            descriptor = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        os.write(descriptor, str(os.getpid()).encode())
+        os.close(descriptor)
+
+    def holder(self) -> int | None:
+        try:
+            return int(self.path.read_text().strip() or 0) or None
+        except (OSError, ValueError):
+            return None
+
+    def release(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def _repair_torn_tail(path: Path, notice: Notice) -> None:
+    """Cuts an incomplete last line (a write the crash interrupted) so the journal replays cleanly."""
+    data = path.read_bytes()
+    if not data or data.endswith(b"\n"):
+        return
+    keep = data.rfind(b"\n") + 1
+    with open(path, "r+b") as stream:
+        stream.truncate(keep)
+        stream.flush()
+        os.fsync(stream.fileno())
+    notice(f"repaired: cut a torn last record ({len(data) - keep} bytes) from {path.name}")
+
+
+class GroupCommitJournal(BaseJournalBackend):
+    """An append-only journal file whose writes are buffered until `commit` (one write, one fsync)."""
+
+    def __init__(self, path: Path, notice: Notice, read_only: bool = False) -> None:
+        self.path = path
+        self.read_only = read_only
+        self.lock = None if read_only else WriterLock(path, notice)
+        if path.exists() and not read_only:
+            _repair_torn_tail(path, notice)
+        self._logs: list[dict[str, Any]] = []
+        if path.exists():
+            with open(path, "rb") as stream:
+                for line in stream:
+                    if line.endswith(b"\n"):
+                        self._logs.append(json.loads(line))
+        self._pending: list[dict[str, Any]] = []
+        self.commits = 0
+
+    def read_logs(self, log_number_from: int) -> Iterable[dict[str, Any]]:
+        return self._logs[log_number_from:]
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        if self.read_only:
+            raise StorageError(f"{self.path}: opened read-only")
+        self._logs.extend(logs)
+        self._pending.extend(logs)
+
+    def commit(self) -> None:
+        """Makes every operation since the last commit durable: one write, one flush, one fsync."""
+        if not self._pending:
+            return
+        text = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in self._pending)
+        with open(self.path, "ab") as stream:
+            stream.write(text.encode("utf-8"))
+            stream.flush()
+            os.fsync(stream.fileno())
+        self._pending = []
+        self.commits += 1
+
+    def close(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+
+
+class StudyStorage:
+    """The study's storage: the run directory's group-commit journal, or a database URL."""
+
+    def __init__(self, run_dir: Path, url: str | None, notice: Notice, read_only: bool = False) -> None:
+        self.url = url
+        self.journal: GroupCommitJournal | None = None
+        if url:
+            try:
+                self.optuna: BaseStorage = RDBStorage(url)
+            except Exception as error:
+                raise StorageError(f"storage '{url}': cannot open ({str(error).splitlines()[0]}); "
+                                   "check the URL and that the database is reachable") from error
+        else:
+            self.journal = GroupCommitJournal(run_dir / JOURNAL_NAME, notice, read_only)
+            self.optuna = JournalStorage(self.journal)
+
+    def commit(self) -> None:
+        if self.journal is not None:
+            self.journal.commit()
+
+    def close(self) -> None:
+        if self.journal is not None:
+            self.journal.commit()
+            self.journal.close()
+
+
+def load_with_optuna(path: Path, study_name: str) -> optuna.Study:
+    """The study as Optuna itself reads the journal file (what optuna-dashboard does too)."""
+    from optuna.storages.journal import JournalFileBackend
+
+    return optuna.load_study(study_name=study_name, storage=JournalStorage(JournalFileBackend(str(path))))
