@@ -17,7 +17,7 @@ from containers.errors import AdmfError
 from coordinator.config import ExperimentConfig, load_experiment
 from coordinator.trial_log import PARAM_PREFIX
 from coordinator.workflows.backtest import load_data, run_backtest_workflow
-from coordinator.workflows.sweep import SweepSummary, run_sweep
+from coordinator.workflows.runs import StudyReport, read_manifest, resume_study, start_study, study_status
 from coordinator.workspace import run_directory
 
 app = typer.Typer(
@@ -111,44 +111,105 @@ def backtest(
     _guarded(debug, work)
 
 
+WorkersOpt = Annotated[int | None, typer.Option("--workers", min=0,
+                                                help="Actors (default: one per CPU; 0: in this process, no Ray).")]
+AddressOpt = Annotated[str | None, typer.Option("--address", help="Join this Ray cluster (host:port).")]
+OutOpt = Annotated[str | None, typer.Option("--out", help="Run directory (default runs/<name>).")]
+EngineOpt = Annotated[EngineChoice | None, typer.Option("--engine", help="Override execution.engine.")]
+
+
+def _report(report: StudyReport, experiment: ExperimentConfig) -> None:
+    assert experiment.sweep is not None
+    goals = experiment.sweep.goals()
+    frame = report.trials
+    title = (f"top {len(report.best)} by {goals[0].metric} ({goals[0].direction})" if len(goals) == 1
+             else f"Pareto front of {', '.join(f'{g.metric} ({g.direction})' for g in goals)}: {len(report.best)}")
+    shown = [g.metric for g in goals] + [m for m in ("total_return_pct", "max_drawdown_pct", "num_trades")
+                                         if m not in {g.metric for g in goals}]
+    table = Table(title=title)
+    params = [column for column in frame.columns if column.startswith(PARAM_PREFIX)]
+    for column in ["number", *[p.removeprefix(PARAM_PREFIX) for p in params], *shown]:
+        table.add_column(column, justify="right")
+    for _, row in report.best.iterrows():
+        table.add_row(str(row["number"]), *[str(row[p]) for p in params], *[f"{row[m]:,.4g}" for m in shown])
+    console.print(table)
+    complete, failed = (frame["state"] == "complete").sum(), (frame["state"] == "failed").sum()
+    console.print(f"{complete} complete, {failed} failed of {report.n_trials} trials ({report.seconds:.1f} s this "
+                  f"session); results in {report.run_dir / 'trials.parquet'}", markup=False)
+
+
+def _study(config: Path, out: str | None, workers: int | None, address: str | None,
+           engine: EngineChoice | None) -> None:
+    experiment = load_experiment(config)
+    directory = run_directory(experiment.name, out, experiment.output.dir, config.parent)
+    report = start_study(experiment, config, directory, _notice, workers=workers, address=address,
+                         engine=engine.value if engine else None)
+    _report(report, experiment)
+
+
+def _notice(message: str) -> None:
+    errors.print(message, markup=False)
+
+
 @app.command()
-def sweep(
-    config: ConfigArg,
-    address: Annotated[str | None, typer.Option("--address", help="Join this Ray cluster (host:port).")] = None,
-    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Actors (default: one per CPU).")] = None,
-    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="Trials per batch (default: auto).")]
-    = None,
-    engine: Annotated[EngineChoice | None, typer.Option("--engine", help="Override execution.engine.")] = None,
-    out: Annotated[str | None, typer.Option("--out", help="Run directory (default runs/<name>).")] = None,
-    debug: DebugOpt = False,
-) -> None:
-    """Run every trial of the config's sweep in parallel on Ray; stream them to trials.parquet."""
+def run(config: ConfigArg, out: OutOpt = None, workers: WorkersOpt = None, address: AddressOpt = None,
+        engine: EngineOpt = None, debug: DebugOpt = False) -> None:
+    """Run an experiment: a backtest, or a study (type: sweep) that admf resume can continue."""
 
     def work() -> None:
-        experiment = load_experiment(config)
-        directory = run_directory(experiment.name, out, experiment.output.dir, config.parent)
-        summary = run_sweep(experiment, config, directory, address, workers, batch_size,
-                            engine.value if engine else None, console=errors)
-        console.print(_top_table(summary, experiment))
-        rate = summary.trials / summary.seconds if summary.seconds > 0 else float("nan")
-        console.print(f"{summary.completed} complete, {summary.failed} failed of {summary.trials} trials in "
-                      f"{summary.seconds:.1f} s ({rate:.1f} trials/s, {summary.workers} workers, batches of "
-                      f"{summary.batch_size}); results in {directory / 'trials.parquet'}", markup=False)
+        if load_experiment(config).type == "backtest":
+            experiment = load_experiment(config)
+            directory = run_directory(experiment.name, out, experiment.output.dir, config.parent)
+            result = run_backtest_workflow(experiment, config, directory, engine.value if engine else None).result
+            console.print(_metrics_table(experiment.name, result.metrics.to_dict()))
+            return
+        _study(config, out, workers, address, engine)
 
     _guarded(debug, work)
 
 
-def _top_table(summary: SweepSummary, experiment: ExperimentConfig) -> Table:
-    assert experiment.sweep is not None
-    objective = experiment.sweep.objective
-    shown = [objective, *[m for m in ("total_return_pct", "max_drawdown_pct", "num_trades") if m != objective]]
-    table = Table(title=f"top {len(summary.top)} by {objective} ({experiment.sweep.direction})")
-    params = [column for column in summary.top.columns if column.startswith(PARAM_PREFIX)]
-    for column in ["number", *[p.removeprefix(PARAM_PREFIX) for p in params], *shown]:
-        table.add_column(column, justify="right")
-    for _, row in summary.top.iterrows():
-        table.add_row(str(row["number"]), *[str(row[p]) for p in params], *[f"{row[m]:,.4g}" for m in shown])
-    return table
+@app.command()
+def sweep(config: ConfigArg, out: OutOpt = None, workers: WorkersOpt = None, address: AddressOpt = None,
+          engine: EngineOpt = None, debug: DebugOpt = False) -> None:
+    """Run the config's sweep as a durable study on Ray (same as admf run for type: sweep)."""
+    _guarded(debug, lambda: _study(config, out, workers, address, engine))
+
+
+@app.command()
+def resume(
+    run_dir: Annotated[Path, typer.Argument(help="The run directory of an interrupted or finished study.")],
+    extend: Annotated[int | None, typer.Option("--extend", min=1, help="Add N trials to the study.")] = None,
+    workers: WorkersOpt = None, address: AddressOpt = None, debug: DebugOpt = False,
+) -> None:
+    """Continue a study where it stopped (refuses when its config, space, objective, data or code changed)."""
+
+    def work() -> None:
+        report = resume_study(run_dir, _notice, extend, workers=workers, address=address)
+        _report(report, load_experiment(Path(read_manifest(run_dir)["config_path"])))
+
+    _guarded(debug, work)
+
+
+@app.command()
+def status(run_dir: Annotated[Path, typer.Argument(help="A study's run directory.")],
+           debug: DebugOpt = False) -> None:
+    """Trials complete/failed/remaining, best so far, throughput, ETA, and the run's state."""
+
+    def work() -> None:
+        info = study_status(run_dir)
+        rate = f"{info['trials_per_second']:.1f} trials/s" if info["trials_per_second"] else "-"
+        eta = f"{info['eta_seconds']:.0f} s" if info["eta_seconds"] is not None else "-"
+        best = info["best"]
+        console.print(f"{info['run_dir']}: {info['state']}"
+                      + (f" (pid {info['pid']})" if info["pid"] else "")
+                      + f"; {info['complete']} complete, {info['failed']} failed, {info['remaining']} remaining of "
+                      f"{info['n_trials']}; {rate}; ETA {eta}", markup=False)
+        if best:
+            console.print(f"best so far: trial {best['number']} = {best['value']:.6g} {best['params']}", markup=False)
+        if info["state"] == "interrupted":
+            console.print(f"continue with: admf resume {run_dir}", markup=False)
+
+    _guarded(debug, work)
 
 
 def main() -> None:

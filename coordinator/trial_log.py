@@ -1,22 +1,26 @@
-"""trials.parquet: every trial's parameters, state and metrics, streamed one row group per batch."""
+"""trials.parquet: every trial of a study with its parameters, state, reason and metrics."""
 
 from __future__ import annotations
 
-import heapq
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
+import optuna
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from optuna.trial import FrozenTrial, TrialState
 
 from containers.metrics import METRIC_NAMES
+from coordinator.sweep_config import Objective
+from coordinator.workspace import atomic_write
 from search.space import Choice, Range
 
 PARAM_PREFIX = "param."
+ERROR_ATTR = "admf_error"
+STATES = {TrialState.COMPLETE: "complete", TrialState.FAIL: "failed", TrialState.RUNNING: "running"}
 
 
 def _param_type(spec: Choice | Range) -> pa.DataType:
@@ -41,55 +45,38 @@ def trial_schema(space: dict[str, Choice | Range]) -> pa.Schema:
     return pa.schema(fields)
 
 
-def _row(result: dict[str, Any], space: dict[str, Choice | Range], schema: pa.Schema) -> dict[str, Any]:
-    row = {name: result.get(name) for name in ("number", "state", "error", "seconds", "node", "pid")}
+def trial_row(trial: FrozenTrial, space: dict[str, Choice | Range], schema: pa.Schema) -> dict[str, Any]:
+    worker = trial.user_attrs.get("worker") or {}
+    metrics = trial.user_attrs.get("metrics") or {}
+    regimes = trial.user_attrs.get("regimes")
+    row: dict[str, Any] = {"number": trial.number, "state": STATES.get(trial.state, trial.state.name.lower()),
+                           "error": trial.system_attrs.get(ERROR_ATTR), "seconds": worker.get("seconds"),
+                           "node": worker.get("node"), "pid": worker.get("pid")}
     for path in space:
-        value = result["params"].get(path)
-        row[PARAM_PREFIX + path] = str(value) if schema.field(PARAM_PREFIX + path).type == pa.string() else value
-    metrics = result.get("metrics") or {}
+        value = trial.params.get(path)
+        string = schema.field(PARAM_PREFIX + path).type == pa.string()
+        row[PARAM_PREFIX + path] = str(value) if string and value is not None else value
     row.update({name: metrics.get(name, math.nan) for name in METRIC_NAMES})
-    row["regimes_json"] = json.dumps(result["regimes"]) if result.get("regimes") is not None else None
+    row["regimes_json"] = json.dumps(regimes) if regimes is not None else None
     return row
 
 
-class TrialLog:
-    """Streams results to `<path>.partial`, renamed to `path` on close; keeps only the top N in memory."""
+def export_trials(study: optuna.Study, space: dict[str, Choice | Range], path: Path) -> pd.DataFrame:
+    """Writes every trial, in trial-number order, to `path` (atomically) and returns the frame."""
+    schema = trial_schema(space)
+    rows = [trial_row(trial, space, schema) for trial in study.get_trials(deepcopy=False)]
+    table = pa.Table.from_pylist(rows, schema=schema)
+    atomic_write(path, lambda temporary: pq.write_table(table, temporary))
+    return table.to_pandas()
 
-    def __init__(self, path: Path, space: dict[str, Choice | Range], objective: str, maximize: bool,
-                 top: int) -> None:
-        self.path, self.space, self.objective, self.maximize, self.top_n = path, space, objective, maximize, top
-        self.schema = trial_schema(space)
-        self.partial = path.with_name(path.name + ".partial")
-        self.writer = pq.ParquetWriter(self.partial, self.schema)
-        self.completed = 0
-        self.failed = 0
-        self._top: list[tuple[float, int, dict[str, Any]]] = []
 
-    def write(self, results: list[dict[str, Any]]) -> None:
-        rows = [_row(result, self.space, self.schema) for result in results]
-        self.writer.write_table(pa.Table.from_pylist(rows, schema=self.schema))
-        for row in rows:
-            if row["state"] != "complete":
-                self.failed += 1
-                continue
-            self.completed += 1
-            value = row[self.objective]
-            if math.isnan(value):
-                continue
-            key = value if self.maximize else -value
-            entry = (key, -row["number"], row)
-            if len(self._top) < self.top_n:
-                heapq.heappush(self._top, entry)
-            elif entry[:2] > self._top[0][:2]:
-                heapq.heapreplace(self._top, entry)
-
-    def best(self) -> dict[str, Any] | None:
-        return max(self._top, key=lambda entry: entry[:2])[2] if self._top else None
-
-    def top(self) -> pd.DataFrame:
-        ordered = [entry[2] for entry in sorted(self._top, key=lambda entry: entry[:2], reverse=True)]
-        return pd.DataFrame(ordered, columns=self.schema.names)
-
-    def close(self) -> None:
-        self.writer.close()
-        os.replace(self.partial, self.path)
+def best_trials(frame: pd.DataFrame, goals: tuple[Objective, ...], top: int) -> pd.DataFrame:
+    """The top N complete trials by the objective, or (several objectives) the Pareto front."""
+    complete = frame[frame["state"] == "complete"]
+    if len(goals) == 1:
+        goal = goals[0]
+        return complete.sort_values([goal.metric, "number"], ascending=[goal.direction == "minimize", True]).head(top)
+    signs = [1.0 if goal.direction == "maximize" else -1.0 for goal in goals]
+    values = complete[[goal.metric for goal in goals]].to_numpy() * signs
+    dominated = [any((other >= mine).all() and (other > mine).any() for other in values) for mine in values]
+    return complete[[not flag for flag in dominated]].sort_values("number")

@@ -23,12 +23,14 @@ def run_directory(name: str, out: str | None, configured: str | None, config_dir
     return Path("runs") / name
 
 
-def _atomic_write(path: Path, write: Any) -> None:
+def atomic_write(path: Path, write: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     os.close(handle)
     try:
         write(temporary)
+        with open(temporary, "rb+") as stream:  # durable before it replaces the old file
+            os.fsync(stream.fileno())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -41,11 +43,11 @@ def write_json(path: Path, payload: Any) -> None:
             json.dump(payload, stream, indent=2, sort_keys=True, default=str)
             stream.write("\n")
 
-    _atomic_write(path, write)
+    atomic_write(path, write)
 
 
 def write_parquet(path: Path, frame: pd.DataFrame) -> None:
-    _atomic_write(path, lambda temporary: frame.to_parquet(temporary, index=False))
+    atomic_write(path, lambda temporary: frame.to_parquet(temporary, index=False))
 
 
 def ensure_writable(directory: Path) -> None:

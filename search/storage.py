@@ -26,7 +26,7 @@ JOURNAL_NAME = "study.journal"
 Notice = Callable[[str], None]
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -34,6 +34,19 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip() or 0) or None
+    except (OSError, ValueError):
+        return None
+
+
+def live_writer(journal: Path) -> int | None:
+    """The pid of the live process writing this journal, or None."""
+    pid = _read_pid(journal.with_name(journal.name + ".lock"))
+    return pid if pid is not None and pid_alive(pid) else None
 
 
 class WriterLock:
@@ -45,7 +58,7 @@ class WriterLock:
             descriptor = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
             holder = self.holder()
-            if holder is not None and _pid_alive(holder) and holder != os.getpid():
+            if holder is not None and pid_alive(holder) and holder != os.getpid():
                 raise StorageError(f"{journal}: another admf process (pid {holder}) is writing this study; "
                                    "wait for it or stop it first") from None
             notice(f"repaired: removed a stale lock left by process {holder} that is no longer running")
@@ -55,10 +68,7 @@ class WriterLock:
         os.close(descriptor)
 
     def holder(self) -> int | None:
-        try:
-            return int(self.path.read_text().strip() or 0) or None
-        except (OSError, ValueError):
-            return None
+        return _read_pid(self.path)
 
     def release(self) -> None:
         self.path.unlink(missing_ok=True)

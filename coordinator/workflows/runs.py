@@ -1,0 +1,122 @@
+"""admf run / resume / status for studies: the manifest, the drift check, the export and the report."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pandas as pd
+from optuna.storages import JournalStorage
+from optuna.trial import TrialState
+
+from containers.errors import ConfigError, StorageError
+from coordinator.config import ExperimentConfig, load_experiment
+from coordinator.fingerprint import differences, fingerprint
+from coordinator.sweep_plan import search_space
+from coordinator.trial_log import best_trials, export_trials
+from coordinator.workflows.study import StudyRun, counted, execute
+from coordinator.workspace import ensure_writable, write_json
+from search.storage import JOURNAL_NAME, GroupCommitJournal, live_writer
+
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class StudyReport:
+    run_dir: Path
+    trials: pd.DataFrame
+    best: pd.DataFrame
+    n_trials: int
+    seconds: float
+
+
+def planned_trials(experiment: ExperimentConfig) -> int:
+    sweep = experiment.sweep
+    assert sweep is not None
+    if sweep.method != "grid":
+        return sweep.n_trials or 0
+    size = sum(1 for _ in search_space(experiment).grid())
+    return min(size, sweep.n_trials) if sweep.n_trials else size
+
+
+def _finish(run: StudyRun, study: optuna.Study, started: float) -> StudyReport:
+    sweep = run.sweep
+    frame = export_trials(study, dict(sweep.space), run.run_dir / "trials.parquet")
+    return StudyReport(run.run_dir, frame, best_trials(frame, sweep.goals(), sweep.top), run.n_trials,
+                       time.perf_counter() - started)
+
+
+def start_study(experiment: ExperimentConfig, config_path: Path, run_dir: Path, notice: Any,
+                **options: Any) -> StudyReport:
+    """A new study in `run_dir` (refuses a directory that already holds one)."""
+    if experiment.sweep is None:
+        raise ConfigError(f"{config_path}: no 'sweep' section; add one (space, method...) to run a study")
+    if (run_dir / MANIFEST).exists():
+        raise ConfigError(f"{run_dir} already holds a run; continue it with: admf resume {run_dir}, "
+                          "or choose another directory with --out")
+    ensure_writable(run_dir)
+    n_trials = planned_trials(experiment)
+    if n_trials == 0:
+        raise ConfigError(f"{config_path}: sweep: no trial satisfies the constraints; loosen them")
+    write_json(run_dir / MANIFEST, {
+        "name": experiment.name, "config_path": str(config_path.resolve()), "n_trials": n_trials,
+        "fingerprint": fingerprint(experiment, config_path), "storage": experiment.sweep.storage or JOURNAL_NAME,
+        "config": experiment.model_dump(mode="json"), "created": time.time()})
+    run = StudyRun(experiment, config_path, run_dir, n_trials, notice, **options)
+    started = time.perf_counter()
+    return _finish(run, execute(run), started)
+
+
+def read_manifest(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / MANIFEST
+    if not path.is_file():
+        raise StorageError(f"{run_dir}: no {MANIFEST} here; give the run directory that admf run created")
+    return json.loads(path.read_text())
+
+
+def resume_study(run_dir: Path, notice: Any, extend: int | None = None, **options: Any) -> StudyReport:
+    """Continues the study in `run_dir` if its config, space, objective, data and code are unchanged."""
+    manifest = read_manifest(run_dir)
+    config_path = Path(manifest["config_path"])
+    experiment = load_experiment(config_path)
+    changed = differences(manifest["fingerprint"], fingerprint(experiment, config_path))
+    if changed:
+        raise ConfigError(f"resume refused: changed since the run started: {'; '.join(changed)}; restore them, or "
+                          "start a new run with admf run")
+    n_trials = manifest["n_trials"] + (extend or 0)
+    if extend:
+        write_json(run_dir / MANIFEST, {**manifest, "n_trials": n_trials})
+    run = StudyRun(experiment, config_path, run_dir, n_trials, notice, **options)
+    started = time.perf_counter()
+    return _finish(run, execute(run), started)
+
+
+def study_status(run_dir: Path) -> dict[str, Any]:
+    """Counts, best so far, throughput, ETA and whether the run is finished, interrupted or running."""
+    manifest = read_manifest(run_dir)
+    journal = run_dir / JOURNAL_NAME
+    if manifest["storage"] != JOURNAL_NAME:
+        storage: Any = manifest["storage"]
+    else:
+        storage = JournalStorage(GroupCommitJournal(journal, lambda message: None, read_only=True))
+    study = optuna.load_study(study_name=manifest["name"], storage=storage)
+    trials = study.get_trials(deepcopy=False)
+    status = json.loads((run_dir / "status.json").read_text()) if (run_dir / "status.json").exists() else {}
+    pid = live_writer(journal)
+    alive = pid is not None
+    done = counted([t for t in trials if t.state != TrialState.RUNNING])
+    remaining = max(manifest["n_trials"] - done, 0)
+    state = "running" if alive else ("finished" if remaining == 0 else "interrupted")
+    rate = status.get("trials_per_second")
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    best = None
+    if complete and len(study.directions) == 1:
+        best = {"number": study.best_trial.number, "value": study.best_value, "params": study.best_trial.params}
+    return {"run_dir": str(run_dir), "state": state, "n_trials": manifest["n_trials"], "complete": len(complete),
+            "failed": sum(t.state == TrialState.FAIL for t in trials), "remaining": remaining,
+            "trials_per_second": rate, "eta_seconds": remaining / rate if rate and state == "running" else None,
+            "best": best, "pid": pid}

@@ -1,0 +1,252 @@
+"""Deterministic, resumable studies: ask a batch, make it durable, evaluate, tell in trial-number order.
+
+Each batch's sampler is a pure function of (config, seed, first trial number) and of what the storage
+holds, so a study resumed after a crash asks exactly what the uninterrupted one would have, and the
+number of workers never changes a result. One storage commit (write + fsync) covers the tells of a
+batch and the asks of the next one: a crash loses at most the batch in flight, which resume
+re-evaluates under its own trial numbers.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from containers.config import BacktestConfig
+from containers.errors import AdmfError
+from coordinator.config import ExperimentConfig
+from coordinator.evaluators import Evaluator, LocalEvaluator, RayEvaluator
+from coordinator.sweep_plan import indicator_plan, search_space
+from coordinator.trial_log import ERROR_ATTR
+from coordinator.workflows.backtest import load_data
+from coordinator.workspace import write_json
+from search.samplers import batch_sampler
+from search.space import SearchSpace, distribution
+from search.storage import StudyStorage
+from workers.trials import TrialResult
+
+INDEX_ATTR = "admf_index"
+INTERRUPTED = "interrupted while being asked; asked again"
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+class StudyInterrupted(AdmfError):
+    """Ctrl-C or SIGTERM: the batch in flight was finished and stored; the run can be resumed."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass
+class StudyRun:
+    """One session of a study (a start or a resume)."""
+
+    experiment: ExperimentConfig
+    config_path: Path
+    run_dir: Path
+    n_trials: int
+    notice: Callable[[str], None]
+    workers: int | None = None
+    address: str | None = None
+    engine: str | None = None
+    on_batch: Callable[[Any, list[int]], None] | None = None  # (evaluator, trial numbers); tests use it
+    stop_signal: list[int] = field(default_factory=list)
+
+    @property
+    def sweep(self) -> Any:
+        assert self.experiment.sweep is not None
+        return self.experiment.sweep
+
+
+def resume_command(run_dir: Path) -> str:
+    return f"admf resume {run_dir}"
+
+
+def _install_stop_handlers(run: StudyRun) -> dict[int, Any]:
+    def stop(signum: int, frame: FrameType | None) -> None:
+        run.stop_signal.append(signum)
+        run.notice("stopping after the batch in flight (its trials will be stored) ...")
+
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous[signum] = signal.signal(signum, stop)
+    return previous
+
+
+def _evaluator(run: StudyRun, data: Any, space: SearchSpace) -> Evaluator:
+    base = BacktestConfig.model_validate(run.experiment.model_dump(include={"data", "execution", "classifiers"}))
+    engine = run.engine or run.experiment.execution.engine
+    specs = indicator_plan(run.experiment, space)
+    workers = run.workers if run.workers is not None else run.sweep.workers
+    if workers == 0:
+        return LocalEvaluator(base, data, specs, engine)
+    return RayEvaluator(base, data, specs, engine, workers, run.address)
+
+
+def counted(trials: list[optuna.trial.FrozenTrial]) -> int:
+    """Trials that take a place in the sequence (those failed as 'interrupted while asked' do not)."""
+    return sum(1 for trial in trials if trial.system_attrs.get(ERROR_ATTR) != INTERRUPTED)
+
+
+class StudyDriver:
+    """The ask → commit → evaluate → tell loop over one Optuna study."""
+
+    def __init__(self, run: StudyRun, storage: StudyStorage, space: SearchSpace) -> None:
+        self.run, self.storage, self.space = run, storage, space
+        sweep = run.sweep
+        self.goals = sweep.goals()
+        self.study = optuna.create_study(
+            study_name=run.experiment.name, storage=storage.optuna, load_if_exists=True,
+            directions=[goal.direction for goal in self.goals])
+        self.distributions = {path: distribution(spec) for path, spec in space.parameters.items()}
+        self.grid = list(space.grid()) if sweep.method == "grid" else None
+        self.started = time.perf_counter()
+        self.session_trials = 0
+
+    def recover(self) -> list[tuple[int, dict[str, Any]]]:
+        """RUNNING trials left by a crash: re-run those fully asked, fail (and re-ask) the others."""
+        again = []
+        for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if set(trial.params) == set(self.distributions):
+                again.append((trial.number, dict(trial.params)))
+            else:
+                self.storage.optuna.set_trial_system_attr(trial._trial_id, ERROR_ATTR, INTERRUPTED)
+                self.study.tell(trial.number, state=TrialState.FAIL)
+        if again:
+            self.run.notice(f"re-evaluating {len(again)} trial(s) of the batch that was in flight")
+        return again
+
+    def ask(self, count: int) -> list[tuple[int, dict[str, Any]]]:
+        trials = self.study.get_trials(deepcopy=False)
+        first_number, position = len(trials), counted(trials)
+        sweep = self.run.sweep
+        points = None
+        if sweep.method == "grid":
+            assert self.grid is not None
+            points = {first_number + i: self.grid[position + i] for i in range(count)}
+        elif sweep.method == "random":
+            points = {first_number + i: self.space.random_point(sweep.seed, position + i) for i in range(count)}
+        self.study.sampler = batch_sampler(sweep.method, self.space, sweep.seed, first_number, points)
+        asked = []
+        for i in range(count):
+            trial = self.study.ask(fixed_distributions=self.distributions)
+            self.storage.optuna.set_trial_system_attr(trial._trial_id, INDEX_ATTR, position + i)
+            asked.append((trial.number, dict(trial.params)))
+        return asked
+
+    def tell(self, asked: list[tuple[int, dict[str, Any]]], results: dict[int, TrialResult]) -> None:
+        ids = {trial.number: trial._trial_id for trial in self.study.get_trials(deepcopy=False)}
+        for number, _ in sorted(asked):
+            result = results[number]
+            reason = result["error"]
+            trial_id = ids[number]
+            if result["metrics"] is not None:
+                self.storage.optuna.set_trial_user_attr(trial_id, "metrics", result["metrics"])
+                self.storage.optuna.set_trial_user_attr(trial_id, "regimes", result["regimes"])
+            self.storage.optuna.set_trial_user_attr(trial_id, "worker", {
+                "seconds": result.get("seconds"), "node": result.get("node"), "pid": result.get("pid")})
+            values = None
+            if reason is None:
+                metrics = result["metrics"]
+                minimum = self.run.sweep.min_trades
+                if minimum is not None and metrics["num_trades"] < minimum:
+                    reason = f"min_trades: {metrics['num_trades']:.0f} trades < {minimum}"
+                else:
+                    values = [metrics[goal.metric] for goal in self.goals]
+                    if any(math.isnan(value) for value in values):
+                        reason, values = "objective is NaN", None
+            if values is None:
+                self.storage.optuna.set_trial_system_attr(trial_id, ERROR_ATTR, reason)
+                self.study.tell(number, state=TrialState.FAIL)
+            else:
+                self.study.tell(number, values)
+        self.session_trials += len(asked)
+
+    def infeasible(self, asked: list[tuple[int, dict[str, Any]]]) -> dict[int, TrialResult]:
+        """Points a sampler proposed against the constraints fail without running."""
+        failed = {}
+        for number, params in asked:
+            broken = [c.text for c in self.space.constraints if not c.holds(params, self.space.base)]
+            if broken:
+                failed[number] = {"number": number, "params": params, "state": "failed", "metrics": None,
+                                  "regimes": None, "error": f"constraint violated: {'; '.join(broken)}"}
+        return failed
+
+    def write_status(self, state: str) -> None:
+        trials = self.study.get_trials(deepcopy=False)
+        done = [t for t in trials if t.state != TrialState.RUNNING]
+        seconds = time.perf_counter() - self.started
+        write_json(self.run.run_dir / "status.json", {
+            "state": state, "pid": os.getpid(), "updated": time.time(), "n_trials": self.run.n_trials,
+            "done": counted(done), "complete": sum(t.state == TrialState.COMPLETE for t in trials),
+            "failed": sum(t.state == TrialState.FAIL for t in trials), "session_seconds": seconds,
+            "session_trials": self.session_trials,
+            "trials_per_second": self.session_trials / seconds if seconds > 0 else None})
+
+    def drive(self, evaluator: Evaluator) -> None:
+        pending = self.recover()
+        batch_size = self.run.sweep.batch_size
+        while True:
+            if not pending:
+                remaining = self.run.n_trials - counted(self.study.get_trials(deepcopy=False))
+                if remaining <= 0:
+                    break
+                pending = self.ask(min(batch_size, remaining))
+            self.storage.commit()  # the previous batch's tells and this batch's asks, durable together
+            failed = self.infeasible(pending)
+            results = evaluator.evaluate([trial for trial in pending if trial[0] not in failed])
+            results.update(failed)
+            self.tell(pending, results)
+            if self.run.on_batch is not None:
+                self.run.on_batch(evaluator, [number for number, _ in pending])
+            pending = []
+            if self.run.stop_signal:
+                self.storage.commit()
+                self.write_status("interrupted")
+                signum = self.run.stop_signal[0]
+                name = "SIGTERM" if signum == signal.SIGTERM else "Ctrl-C"
+                raise StudyInterrupted(f"{name}: stopped after storing the batch in flight; continue with: "
+                                       f"{resume_command(self.run.run_dir)}", 128 + signum)
+        self.storage.commit()
+        self.write_status("finished")
+
+
+def execute(run: StudyRun) -> optuna.Study:
+    """Runs (or continues) the study until it has `n_trials` trials; returns it for reporting."""
+    data = load_data(run.experiment, run.config_path)
+    space = search_space(run.experiment)
+    storage = StudyStorage(run.run_dir, run.sweep.storage, run.notice)
+    previous = _install_stop_handlers(run)
+    evaluator: Evaluator | None = None
+    try:
+        driver = StudyDriver(run, storage, space)
+        evaluator = _evaluator(run, data, space)
+        driver.write_status("running")
+        try:
+            driver.drive(evaluator)
+        except StudyInterrupted:
+            raise
+        except AdmfError as error:
+            raise type(error)(f"{error}; the study is stored, continue with: {resume_command(run.run_dir)}") \
+                from error
+        except Exception as error:
+            raise AdmfError(f"{type(error).__name__}: {error}; the study is stored, continue with: "
+                            f"{resume_command(run.run_dir)}") from error
+        return driver.study
+    finally:
+        if evaluator is not None:
+            evaluator.close()
+        storage.close()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
