@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import warnings
+
 import optuna
 from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
@@ -20,6 +22,9 @@ from optuna.trial import FrozenTrial
 from search.space import Scalar, SearchSpace
 
 METHODS = ("grid", "random", "tpe", "cmaes", "qmc", "nsga2")
+# Optuna 5 marks constraints_func as experimental/deprecated in favour of Trial.set_constraint; the
+# samplers still honour it, and it is the only way to give them constraints for trials asked in a batch.
+warnings.filterwarnings("ignore", message=".*constraints_func.*", category=FutureWarning)
 GRID_ID = "admf_grid_id"
 
 

@@ -211,6 +211,7 @@ class StudyDriver:
             if self.run.on_batch is not None:
                 self.run.on_batch(evaluator, [number for number, _ in pending])
             pending = []
+            self.write_status("running")
             if self.run.stop_signal:
                 self.storage.commit()
                 self.write_status("interrupted")

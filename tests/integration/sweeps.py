@@ -25,7 +25,7 @@ def sweep_experiment(tmp_path: Path, space: dict[str, Any], constraints: list[st
             {"name": "book", "capital": 100_000, "sizer": {"type": "percentage", "pct": 40},
              "strategies": [{"name": "xo", "type": "ma_crossover", "symbols": ["AAA"]},
                             {"name": "mr", "type": "mean_reversion", "symbols": ["BBB"]}]}]}],
-        "sweep": {"method": "grid", "space": space, "constraints": constraints or []},
+        "sweep": {"method": "grid", "space": space, "constraints": constraints or [], "batch_size": 4},
     }
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config))

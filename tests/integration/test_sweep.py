@@ -14,7 +14,7 @@ from containers.metrics import METRIC_NAMES
 from coordinator.config import load_experiment
 from coordinator.sweep_plan import indicator_plan, search_space
 from coordinator.workflows.backtest import load_data
-from coordinator.workflows.sweep import run_sweep
+from coordinator.workflows.runs import start_study
 from tests.integration.sweeps import sequential_results, sweep_experiment
 from workers.features import publish_features
 from workers.pool import TrialActor
@@ -33,11 +33,16 @@ def _assert_same_as_sequential(trials: pd.DataFrame, expected: dict[int, dict[st
         assert json.loads(row["regimes_json"]) == json.loads(json.dumps(want["regimes"]))
 
 
+def _sweep(path: Path, run_dir: Path, workers: int = 2, on_batch: Any = None) -> Any:
+    return start_study(load_experiment(path), path, run_dir, lambda message: None, workers=workers,
+                       on_batch=on_batch)
+
+
 def test_parallel_sweep_equals_sequential_trial_by_trial(ray_cluster: Any, tmp_path: Path) -> None:
     path = sweep_experiment(tmp_path, SPACE)
-    summary = run_sweep(load_experiment(path), path, tmp_path / "run", workers=2, batch_size=3)
+    report = _sweep(path, tmp_path / "run")
     trials = pd.read_parquet(tmp_path / "run" / "trials.parquet")
-    assert summary.trials == len(trials) == 32 and summary.failed == 0
+    assert report.n_trials == len(trials) == 32 and (trials["state"] == "complete").all()
     assert trials["pid"].nunique() == 2  # both actors took part
     _assert_same_as_sequential(trials, sequential_results(path))
 
@@ -46,16 +51,15 @@ def test_sigkilled_actor_is_restarted_and_every_trial_counted_once(ray_cluster: 
     path = sweep_experiment(tmp_path, SPACE)
     killed: list[int] = []
 
-    def kill_one_actor(pool: Any, results: list[dict[str, Any]]) -> None:
+    def kill_one_actor(evaluator: Any, numbers: list[int]) -> None:
         if not killed:
-            pid = results[0]["pid"]
+            pid = evaluator.pool.identities[0]["pid"]
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
 
-    summary = run_sweep(load_experiment(path), path, tmp_path / "run", workers=2, batch_size=2,
-                        on_batch=kill_one_actor)
+    _sweep(path, tmp_path / "run", on_batch=kill_one_actor)
     trials = pd.read_parquet(tmp_path / "run" / "trials.parquet")
-    assert killed and summary.completed == 32
+    assert killed and (trials["state"] == "complete").sum() == 32
     assert trials["number"].is_unique
     assert trials["pid"].nunique() >= 3  # the killed actor came back as a new process
     _assert_same_as_sequential(trials, sequential_results(path))
@@ -64,9 +68,8 @@ def test_sigkilled_actor_is_restarted_and_every_trial_counted_once(ray_cluster: 
 def test_a_trial_that_raises_is_recorded_and_the_sweep_goes_on(ray_cluster: Any, tmp_path: Path) -> None:
     space = {"book.xo.fast": [5, 10, 30, 35], "book.xo.slow": [30]}  # fast >= slow is invalid
     path = sweep_experiment(tmp_path, space)
-    summary = run_sweep(load_experiment(path), path, tmp_path / "run", workers=2, batch_size=1)
+    _sweep(path, tmp_path / "run")
     trials = pd.read_parquet(tmp_path / "run" / "trials.parquet").sort_values("number")
-    assert (summary.completed, summary.failed) == (2, 2)
     assert list(trials["state"]) == ["complete", "complete", "failed", "failed"]
     assert trials["error"].iloc[2] == "invalid parameters: fast (30) must be smaller than slow (30)"
     assert trials["sharpe_ratio"].iloc[2:].isna().all() and trials["sharpe_ratio"].iloc[:2].notna().all()

@@ -83,7 +83,7 @@ def test_sweep_with_address_uses_both_nodes_and_matches_a_local_run(
     address, env = two_node_cluster
     path = sweep_experiment(tmp_path, SPACE, name="two-nodes")
     out = tmp_path / "run"
-    done = admf("sweep", str(path), "--address", address, "--workers", "2", "--batch-size", "2",
+    done = admf("sweep", str(path), "--address", address, "--workers", "2",
                 "--out", str(out), env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     trials = pd.read_parquet(out / "trials.parquet")

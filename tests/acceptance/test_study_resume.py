@@ -1,0 +1,184 @@
+"""Studies survive SIGKILL and SIGTERM at any moment and resume to exactly the uninterrupted study."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from containers.metrics import METRIC_NAMES
+from search.storage import JOURNAL_NAME, load_with_optuna
+from tests.acceptance.cli import ADMF, admf
+
+
+def study_config(tmp_path: Path, method: str, n_trials: int, name: str = "study", data: dict | None = None,
+                 space: dict | None = None) -> Path:
+    config = {
+        "name": name, "type": "sweep",
+        "data": data or {"synthetic": {"symbols": ["AAA", "BBB"], "bars": 1500, "seed": 3, "freq": "1h"}},
+        "execution": {"commission": {"type": "percentage", "rate_pct": 0.05}},
+        "classifiers": [{"name": "vol", "type": "volatility", "params": {"fast": 10, "slow": 40}, "portfolios": [
+            {"name": "book", "capital": 100_000, "sizer": {"type": "percentage", "pct": 40},
+             "strategies": [{"name": "xo", "type": "ma_crossover", "symbols": ["AAA"]},
+                            {"name": "mr", "type": "mean_reversion", "symbols": ["BBB"]}]}]}],
+        "sweep": {"method": method, "n_trials": n_trials, "seed": 11, "batch_size": 4, "workers": 0,
+                  "space": space or {"book.xo.fast": {"low": 2, "high": 30}, "book.xo.slow": {"low": 31, "high": 120},
+                                     "book.mr.num_std": {"low": 1.0, "high": 3.0, "step": 0.25}},
+                  "constraints": ["book.xo.fast < book.xo.slow"]},
+    }
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _trials(run_dir: Path) -> pd.DataFrame:
+    frame = pd.read_parquet(run_dir / "trials.parquet")
+    return frame.drop(columns=["seconds", "node", "pid"]).sort_values("number").reset_index(drop=True)
+
+
+def _assert_same_study(expected: pd.DataFrame, actual: pd.DataFrame) -> None:
+    assert list(actual["number"]) == list(expected["number"])
+    assert (actual["state"] != "running").all()
+    pd.testing.assert_frame_equal(actual.drop(columns=list(METRIC_NAMES)), expected.drop(columns=list(METRIC_NAMES)))
+    np.testing.assert_array_equal(actual[list(METRIC_NAMES)].to_numpy(), expected[list(METRIC_NAMES)].to_numpy())
+
+
+def _start(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([ADMF or "admf", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.parametrize("method", ["grid", "random", "tpe"])
+def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_study(tmp_path: Path, method: str) -> None:
+    space = {"book.xo.fast": {"low": 2, "high": 20, "step": 2}, "book.xo.slow": {"low": 30, "high": 120, "step": 10},
+             "book.mr.num_std": [1.5, 2.5]} if method == "grid" else None
+    n_trials = 100 if method == "grid" else 150
+    config = study_config(tmp_path, method, n_trials, space=space)
+    whole, broken = tmp_path / "whole", tmp_path / "broken"
+    done = admf("run", str(config), "--out", str(whole))
+    assert done.returncode == 0, done.stderr
+    rng = random.Random(f"kills-{method}")
+    targets = sorted(rng.sample(range(4, n_trials - 4), 6))  # kill once this many trials are stored
+    moments = []  # trials stored when each SIGKILL landed
+    for target in [0, *targets]:
+        started = (broken / "manifest.json").exists()
+        process = _start("resume", str(broken)) if started else _start("run", str(config), "--out", str(broken))
+        deadline = time.monotonic() + 120
+        while process.poll() is None and _stored(broken) < target and time.monotonic() < deadline:
+            time.sleep(0.005)
+        time.sleep(rng.uniform(0.0, 0.05))  # somewhere inside the next batch
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            moments.append(_stored(broken))
+        process.communicate()
+    assert len([m for m in moments if 0 < m < n_trials]) >= 5, moments  # killed mid-study at least 5 times
+    assert len(set(moments)) >= 5, moments  # at different moments
+    finished = admf("resume", str(broken))
+    assert finished.returncode == 0, finished.stderr
+    _assert_same_study(_trials(whole), _trials(broken))
+    # Optuna itself opens the journal and sees the same trials
+    study = load_with_optuna(broken / JOURNAL_NAME, "study")
+    assert [t.params for t in study.trials] == [dict(row) for row in _params(_trials(broken))]
+
+
+def _params(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    columns = [c for c in frame.columns if c.startswith("param.")]
+    return [{c.removeprefix("param."): row[c] for c in columns} for _, row in frame[columns].iterrows()]
+
+
+def _stored(run_dir: Path) -> int:
+    """Trials told and committed so far, as the last status.json says (0 before the first batch)."""
+    path = run_dir / "status.json"
+    return json.loads(path.read_text())["done"] if path.exists() else 0
+
+
+def test_sigterm_exits_143_prints_the_resume_command_and_resumes_identically(tmp_path: Path) -> None:
+    config = study_config(tmp_path, "random", 60)
+    whole, stopped = tmp_path / "whole", tmp_path / "stopped"
+    assert admf("run", str(config), "--out", str(whole)).returncode == 0
+    process = _start("run", str(config), "--out", str(stopped))
+    deadline = time.monotonic() + 60
+    while not (stopped / "status.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143, stderr
+    assert f"continue with: admf resume {stopped}" in stderr and "Traceback" not in stderr
+    status = admf("status", str(stopped))
+    assert "interrupted" in status.stdout and f"admf resume {stopped}" in status.stdout
+    assert admf("resume", str(stopped)).returncode == 0
+    _assert_same_study(_trials(whole), _trials(stopped))
+
+
+def test_resume_refuses_changed_data_or_space_and_extend_adds_trials(tmp_path: Path) -> None:
+    prices = tmp_path / "prices.csv"
+    rng = np.random.default_rng(1)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 600)))
+    frame = pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=600, freq="h"), "open": close,
+                          "high": close * 1.01, "low": close * 0.99, "close": close, "volume": 1000.0})
+    frames = [frame.assign(symbol=symbol) for symbol in ("AAA", "BBB")]
+    pd.concat(frames).to_csv(prices, index=False)
+    config = study_config(tmp_path, "random", 12, data={"path": "prices.csv"})
+    run_dir = tmp_path / "run"
+    assert admf("run", str(config), "--out", str(run_dir)).returncode == 0
+
+    extended = admf("resume", str(run_dir), "--extend", "8")
+    assert extended.returncode == 0, extended.stderr
+    assert len(_trials(run_dir)) == 20
+    fresh = study_config(tmp_path, "random", 20, name="fresh", data={"path": "prices.csv"})
+    assert admf("run", str(fresh), "--out", str(tmp_path / "fresh")).returncode == 0
+    _assert_same_study(_trials(tmp_path / "fresh"), _trials(run_dir))
+
+    original = prices.read_bytes()
+    prices.write_bytes(original[:-2] + (b"9" if original[-2:-1] != b"9" else b"8") + original[-1:])
+    refused = admf("resume", str(run_dir), "--extend", "1")
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1
+    assert f"resume refused: changed since the run started: data file {prices}" in refused.stderr
+    prices.write_bytes(original)
+
+    raw = yaml.safe_load(config.read_text())
+    raw["sweep"]["space"]["book.xo.fast"]["high"] = 25
+    config.write_text(yaml.safe_dump(raw))
+    refused = admf("resume", str(run_dir), "--extend", "1")
+    assert refused.returncode == 2 and "search space (was" in refused.stderr
+
+
+def test_stale_lock_and_torn_record_are_repaired_with_a_message(tmp_path: Path) -> None:
+    config = study_config(tmp_path, "random", 8)
+    run_dir = tmp_path / "run"
+    assert admf("run", str(config), "--out", str(run_dir)).returncode == 0
+    journal = run_dir / JOURNAL_NAME
+    (run_dir / (JOURNAL_NAME + ".lock")).write_text("999999")  # a writer that no longer exists
+    with open(journal, "ab") as stream:
+        stream.write(b'{"op_code":6,"worker_id":"x","trial_id":3,"sta')  # a write cut short by a crash
+    done = admf("resume", str(run_dir), "--extend", "4")
+    assert done.returncode == 0, done.stderr
+    assert "repaired: removed a stale lock left by process 999999" in done.stderr
+    assert "repaired: cut a torn last record" in done.stderr
+    assert len(_trials(run_dir)) == 12
+
+
+def test_running_study_is_reported_and_a_second_writer_refused(tmp_path: Path) -> None:
+    config = study_config(tmp_path, "tpe", 400)
+    run_dir = tmp_path / "run"
+    process = _start("run", str(config), "--out", str(run_dir))
+    try:
+        deadline = time.monotonic() + 60
+        while not (run_dir / "status.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        status = admf("status", str(run_dir))
+        assert f"running (pid {process.pid})" in status.stdout
+        second = admf("resume", str(run_dir))
+        assert second.returncode == 5 and f"another admf process (pid {process.pid}) is writing" in second.stderr
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.communicate()
+    assert os.path.exists(run_dir / JOURNAL_NAME)
