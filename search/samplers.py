@@ -2,16 +2,15 @@
 the seed and the batch's first trial number, so a resumed study asks exactly what it would have asked.
 
 grid and random are admf's own (they honour constraints exactly: a grid lists only feasible points, a
-random point is redrawn until feasible); tpe, cmaes, qmc and nsga2 are Optuna's, told about the
-constraints through `constraints_func` where they support it.
+random point is redrawn until feasible); tpe, cmaes, qmc and nsga2 are Optuna's: the driver records
+each trial's constraints with Trial.set_constraint (TPE and NSGA-II learn from them), and a point
+that breaks one fails without running.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 import warnings
+from typing import Any
 
 import optuna
 from optuna.distributions import BaseDistribution
@@ -22,9 +21,6 @@ from optuna.trial import FrozenTrial
 from search.space import Scalar, SearchSpace
 
 METHODS = ("grid", "random", "tpe", "cmaes", "qmc", "nsga2")
-# Optuna 5 marks constraints_func as experimental/deprecated in favour of Trial.set_constraint; the
-# samplers still honour it, and it is the only way to give them constraints for trials asked in a batch.
-warnings.filterwarnings("ignore", message=".*constraints_func.*", category=FutureWarning)
 GRID_ID = "admf_grid_id"
 
 
@@ -50,29 +46,21 @@ def derived_seed(seed: int, first_number: int) -> int:
     return (seed * 1_000_003 + first_number * 7919) % (2**31 - 1)
 
 
-def constraint_violations(space: SearchSpace) -> Any:
-    """Optuna's constraints_func: one value per constraint, <= 0 when it holds."""
-
-    def violations(trial: FrozenTrial) -> Sequence[float]:
-        return [0.0 if constraint.holds(trial.params, space.base) else 1.0 for constraint in space.constraints]
-
-    return violations
-
-
 def batch_sampler(method: str, space: SearchSpace, seed: int, first_number: int,
                   points: dict[int, dict[str, Scalar]] | None = None) -> BaseSampler:
     """The sampler for the batch starting at trial `first_number`."""
     if method in ("grid", "random"):
         assert points is not None
         return PointSampler(points)
-    constraints = constraint_violations(space) if space.constraints else None
     batch_seed = derived_seed(seed, first_number)
     if method == "tpe":
-        return optuna.samplers.TPESampler(seed=batch_seed, constraints_func=constraints)
+        return optuna.samplers.TPESampler(seed=batch_seed)
     if method == "cmaes":
         return optuna.samplers.CmaEsSampler(seed=batch_seed, warn_independent_sampling=False)
     if method == "qmc":
-        return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
+        with warnings.catch_warnings():  # 'experimental' since Optuna 3; it would print on every batch
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
     if method == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=batch_seed, constraints_func=constraints)
+        return optuna.samplers.NSGAIISampler(seed=batch_seed)
     raise ValueError(f"unknown method '{method}'; methods: {', '.join(METHODS)}")

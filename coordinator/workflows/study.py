@@ -142,6 +142,8 @@ class StudyDriver:
         for i in range(count):
             trial = self.study.ask(fixed_distributions=self.distributions)
             self.storage.optuna.set_trial_system_attr(trial._trial_id, INDEX_ATTR, position + i)
+            for constraint in self.space.constraints:  # <= 0 feasible, as Optuna's samplers read it
+                trial.set_constraint(constraint.text, 0.0 if constraint.holds(trial.params, self.space.base) else 1.0)
             asked.append((trial.number, dict(trial.params)))
         return asked
 
