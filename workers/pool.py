@@ -67,11 +67,6 @@ class TrialActor:
         return dict(self._hub(box[0]).computations)
 
 
-def auto_batch_size(n_trials: int, workers: int) -> int:
-    """About eight batches per actor: few enough to amortize scheduling, enough to balance the load."""
-    return max(1, min(256, -(-n_trials // (workers * 8))))
-
-
 class TrialPool:
     """Actors, one per CPU by default, fed batches; every trial's result is delivered once, by number."""
 

@@ -59,21 +59,21 @@ def _start(*args: str) -> subprocess.Popen[str]:
 def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_study(tmp_path: Path, method: str) -> None:
     space = {"book.xo.fast": {"low": 2, "high": 20, "step": 2}, "book.xo.slow": {"low": 30, "high": 120, "step": 10},
              "book.mr.num_std": [1.5, 2.5]} if method == "grid" else None
-    n_trials = 100 if method == "grid" else 150
+    n_trials = 200 if method == "grid" else 150
     config = study_config(tmp_path, method, n_trials, space=space)
     whole, broken = tmp_path / "whole", tmp_path / "broken"
     done = admf("run", str(config), "--out", str(whole))
     assert done.returncode == 0, done.stderr
     rng = random.Random(f"kills-{method}")
-    targets = sorted(rng.sample(range(4, n_trials - 4), 6))  # kill once this many trials are stored
     moments = []  # trials stored when each SIGKILL landed
-    for target in [0, *targets]:
+    for kill in range(7):
+        target = 0 if kill == 0 else _stored(broken) + rng.randint(5, 12)  # kill once this many are stored
         started = (broken / "manifest.json").exists()
         process = _start("resume", str(broken)) if started else _start("run", str(config), "--out", str(broken))
         deadline = time.monotonic() + 120
         while process.poll() is None and _stored(broken) < target and time.monotonic() < deadline:
             time.sleep(0.005)
-        time.sleep(rng.uniform(0.0, 0.05))  # somewhere inside the next batch
+        time.sleep(rng.uniform(0.0, 0.004))  # somewhere inside the next batch
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             moments.append(_stored(broken))
