@@ -24,19 +24,6 @@ def search_space(experiment: ExperimentConfig) -> SearchSpace:
                        lambda path: value_at(experiment, path))
 
 
-def trial_points(experiment: ExperimentConfig, space: SearchSpace) -> tuple[int, Any]:
-    """(number of trials, an iterator of (number, point)) in trial-number order."""
-    sweep = experiment.sweep
-    assert sweep is not None
-    if sweep.method == "random":
-        count = sweep.n_trials or 0
-        return count, ((n, space.random_point(sweep.seed, n)) for n in range(count))
-    points = list(space.grid())
-    if sweep.n_trials is not None:
-        points = points[: sweep.n_trials]
-    return len(points), enumerate(points)
-
-
 def indicator_plan(experiment: ExperimentConfig, space: SearchSpace) -> list[IndicatorSpec]:
     """Every indicator over the union of the space: the experiment's own, plus each swept component's
     indicators for every combination of its discrete parameter values. Continuous parameters keep

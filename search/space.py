@@ -138,9 +138,6 @@ class SearchSpace:
             if self.feasible(point):
                 yield point
 
-    def grid_size(self) -> int:
-        return math.prod(len(self._axis(name)) for name in self.parameters)
-
     def _axis(self, name: str) -> list[Scalar]:
         values = self.parameters[name].values()
         if values is None:

@@ -10,7 +10,7 @@ import yaml
 from containers.config import BacktestConfig
 from containers.hub import IndicatorHub
 from coordinator.config import ExperimentConfig, load_experiment
-from coordinator.sweep_plan import search_space, trial_points
+from coordinator.sweep_plan import search_space
 from coordinator.workflows.backtest import load_data
 from workers.trials import evaluate_trial
 
@@ -37,6 +37,8 @@ def sequential_results(config_path: Path) -> dict[int, dict[str, Any]]:
     experiment: ExperimentConfig = load_experiment(config_path)
     data = load_data(experiment, config_path)
     base = BacktestConfig.model_validate(experiment.model_dump(include={"data", "execution", "classifiers"}))
-    _, points = trial_points(experiment, search_space(experiment))
+    space = search_space(experiment)
+    assert experiment.sweep is not None and experiment.sweep.method == "grid"
+    points = enumerate(space.grid())  # trial k of a grid study is the k-th feasible grid point
     hub = IndicatorHub(data, [])
     return {number: evaluate_trial(base, number, params, hub, "fast") for number, params in points}
