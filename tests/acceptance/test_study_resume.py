@@ -182,3 +182,22 @@ def test_running_study_is_reported_and_a_second_writer_refused(tmp_path: Path) -
         process.send_signal(signal.SIGKILL)
         process.communicate()
     assert os.path.exists(run_dir / JOURNAL_NAME)
+
+
+def test_a_trial_cut_short_while_being_asked_is_failed_and_asked_again(tmp_path: Path) -> None:
+    config = study_config(tmp_path, "random", 8)
+    run_dir = tmp_path / "run"
+    assert admf("run", str(config), "--out", str(run_dir)).returncode == 0
+    # what a crash in the middle of asking leaves: a RUNNING trial with only some of its parameters
+    study = load_with_optuna(run_dir / JOURNAL_NAME, "study")
+    study.ask().suggest_int("book.xo.fast", 2, 30)
+    done = admf("resume", str(run_dir), "--extend", "4")
+    assert done.returncode == 0, done.stderr
+    trials = _trials(run_dir)
+    assert trials.loc[8, "state"] == "failed" and trials.loc[8, "error"] == "interrupted while being asked; asked again"
+    fresh = study_config(tmp_path, "random", 12, name="fresh")
+    assert admf("run", str(fresh), "--out", str(tmp_path / "fresh")).returncode == 0
+    expected = _trials(tmp_path / "fresh")
+    resumed = trials.drop(index=8).reset_index(drop=True).assign(number=range(12))
+    resumed = resumed.astype(expected.dtypes.to_dict())  # the partial trial's missing value made ints floats
+    _assert_same_study(expected, resumed)
