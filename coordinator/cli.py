@@ -95,20 +95,17 @@ def backtest(
 ) -> None:
     """Run one backtest; print its metrics and write metrics.json, equity.parquet, trades.parquet."""
 
-    def work() -> None:
-        experiment = load_experiment(config)
-        directory = run_directory(experiment.name, out, experiment.output.dir, config.parent)
-        run = run_backtest_workflow(experiment, config, directory, engine.value if engine else None)
-        if run.result.fallback:
-            errors.print(f"note: {run.result.fallback}", markup=False)
-        console.print(_metrics_table(f"{experiment.name}: {run.data.n_bars} bars", run.result.metrics.to_dict()))
-        console.print(
-            f"{len(run.result.trades)} fills, {len(run.result.rejects)} vetoed signals "
-            f"({run.result.engine} engine); results in {directory}",
-            markup=False,
-        )
+    _guarded(debug, lambda: _backtest(load_experiment(config), config, out, engine))
 
-    _guarded(debug, work)
+
+def _backtest(experiment: ExperimentConfig, config: Path, out: str | None, engine: EngineChoice | None) -> None:
+    directory = run_directory(experiment.name, out, experiment.output.dir, config.parent)
+    run = run_backtest_workflow(experiment, config, directory, engine.value if engine else None)
+    if run.result.fallback:
+        errors.print(f"note: {run.result.fallback}", markup=False)
+    console.print(_metrics_table(f"{experiment.name}: {run.data.n_bars} bars", run.result.metrics.to_dict()))
+    console.print(f"{len(run.result.trades)} fills, {len(run.result.rejects)} vetoed signals "
+                  f"({run.result.engine} engine); results in {directory}", markup=False)
 
 
 WorkersOpt = Annotated[int | None, typer.Option("--workers", min=0,
@@ -138,9 +135,8 @@ def _report(report: StudyReport, experiment: ExperimentConfig) -> None:
                   f"session); results in {report.run_dir / 'trials.parquet'}", markup=False)
 
 
-def _study(config: Path, out: str | None, workers: int | None, address: str | None,
-           engine: EngineChoice | None) -> None:
-    experiment = load_experiment(config)
+def _study(experiment: ExperimentConfig, config: Path, out: str | None, workers: int | None,
+           address: str | None, engine: EngineChoice | None) -> None:
     directory = run_directory(experiment.name, out, experiment.output.dir, config.parent)
     report = start_study(experiment, config, directory, _notice, workers=workers, address=address,
                          engine=engine.value if engine else None)
@@ -157,13 +153,11 @@ def run(config: ConfigArg, out: OutOpt = None, workers: WorkersOpt = None, addre
     """Run an experiment: a backtest, or a study (type: sweep) that admf resume can continue."""
 
     def work() -> None:
-        if load_experiment(config).type == "backtest":
-            experiment = load_experiment(config)
-            directory = run_directory(experiment.name, out, experiment.output.dir, config.parent)
-            result = run_backtest_workflow(experiment, config, directory, engine.value if engine else None).result
-            console.print(_metrics_table(experiment.name, result.metrics.to_dict()))
-            return
-        _study(config, out, workers, address, engine)
+        experiment = load_experiment(config)
+        if experiment.type == "backtest":
+            _backtest(experiment, config, out, engine)
+        else:
+            _study(experiment, config, out, workers, address, engine)
 
     _guarded(debug, work)
 
@@ -172,7 +166,7 @@ def run(config: ConfigArg, out: OutOpt = None, workers: WorkersOpt = None, addre
 def sweep(config: ConfigArg, out: OutOpt = None, workers: WorkersOpt = None, address: AddressOpt = None,
           engine: EngineOpt = None, debug: DebugOpt = False) -> None:
     """Run the config's sweep as a durable study on Ray (same as admf run for type: sweep)."""
-    _guarded(debug, lambda: _study(config, out, workers, address, engine))
+    _guarded(debug, lambda: _study(load_experiment(config), config, out, workers, address, engine))
 
 
 @app.command()

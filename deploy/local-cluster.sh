@@ -11,7 +11,7 @@ case "${1:-}" in
     mkdir -p "$state"
     [ -f "$state/token" ] || python -c "import secrets; print(secrets.token_hex(16))" > "$state/token"
     export RAY_AUTH_MODE=token RAY_AUTH_TOKEN="$(cat "$state/token")"
-    setsid ray start --head --block --port "$port" --num-cpus "$cpus" --include-dashboard=false \
+    setsid ray start --head --block --port "$port" --num-cpus "$cpus" --include-dashboard=false --temp-dir "$state/ray" \
       --disable-usage-stats > "$state/head.log" 2>&1 & echo $! > "$state/head.pid"
     for _ in $(seq 60); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 1; done
     for i in $(seq 2 "$nodes"); do

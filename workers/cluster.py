@@ -50,7 +50,8 @@ def connect(address: str | None = None, num_cpus: int | None = None, dashboard: 
     if address:
         _check_reachable(address)
     try:
-        ray.init(address=address, num_cpus=None if address else num_cpus, include_dashboard=dashboard,
+        # "local" starts a new instance even when a `ray start` on this machine left its address behind
+        ray.init(address=address or "local", num_cpus=None if address else num_cpus, include_dashboard=dashboard,
                  logging_level=logging.ERROR, log_to_driver=False, configure_logging=True)
     except (ConnectionError, TimeoutError, RuntimeError) as error:
         where = f"the Ray cluster at {address}" if address else "a local Ray"
