@@ -17,6 +17,7 @@ import os
 import platform
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -132,9 +133,7 @@ def main() -> None:
     print(f"  fast / event  {figures['fast_over_event']:10.0f}x")
     print(f"  fast / numpy  {figures['fast_over_numpy']:10.2f}x")
     if args.json_path:
-        with open(args.json_path, "w") as stream:
-            json.dump(figures, stream, indent=2)
-            stream.write("\n")
+        Path(args.json_path).write_text(json.dumps(figures, indent=2) + "\n")
 
 
 if __name__ == "__main__":

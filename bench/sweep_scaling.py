@@ -15,6 +15,7 @@ import argparse
 import json
 import platform
 import time
+from pathlib import Path
 from typing import Any
 
 from containers.config import BacktestConfig
@@ -120,9 +121,7 @@ def main() -> None:
     print(f"  speed-up 2 actors over 1: {figures['speedup_2_over_1']:.2f}x")
     print(f"  scheduling overhead: {figures['scheduling_overhead_ms_per_trial']:.3f} ms per trial (amortized)")
     if args.json_path:
-        with open(args.json_path, "w") as stream:
-            json.dump(figures, stream, indent=2)
-            stream.write("\n")
+        Path(args.json_path).write_text(json.dumps(figures, indent=2) + "\n")
 
 
 if __name__ == "__main__":
