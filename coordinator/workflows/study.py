@@ -21,6 +21,8 @@ from typing import Any
 
 import optuna
 from optuna.trial import TrialState
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from containers.config import BacktestConfig
 from containers.errors import AdmfError
@@ -62,11 +64,21 @@ class StudyRun:
     engine: str | None = None
     on_batch: Callable[[Any, list[int]], None] | None = None  # (evaluator, trial numbers); tests use it
     stop_signal: list[int] = field(default_factory=list)
+    progress_console: Console | None = None
 
     @property
     def sweep(self) -> Any:
         assert self.experiment.sweep is not None
         return self.experiment.sweep
+
+
+def _progress(console: Console | None, metric: str) -> Progress:
+    """trials done / total, trials/s, ETA and best so far; drawn only on a terminal."""
+    console = console or Console(stderr=True)
+    return Progress(TextColumn("[bold]study"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[rate]:>8.1f} trials/s"), TimeRemainingColumn(),
+                    TextColumn(f"best {metric} " + "{task.fields[best]}"), console=console,
+                    disable=not console.is_terminal)
 
 
 def resume_command(run_dir: Path) -> str:
@@ -196,7 +208,23 @@ class StudyDriver:
             "session_trials": self.session_trials,
             "trials_per_second": self.session_trials / seconds if seconds > 0 else None})
 
+    def progress_fields(self) -> dict[str, Any]:
+        """trials/s of this session and the best objective so far, for the progress bar."""
+        seconds = time.perf_counter() - self.started
+        best = "-"
+        if len(self.goals) == 1 and any(t.state == TrialState.COMPLETE for t in self.study.get_trials(deepcopy=False)):
+            best = f"{self.study.best_value:.4g}"
+        return {"rate": self.session_trials / seconds if seconds > 0 else 0.0, "best": best}
+
     def drive(self, evaluator: Evaluator) -> None:
+        with _progress(self.run.progress_console, self.goals[0].metric) as bar:
+            task = bar.add_task("study", total=self.run.n_trials, completed=self._done(), **self.progress_fields())
+            self._loop(evaluator, lambda: bar.update(task, completed=self._done(), **self.progress_fields()))
+
+    def _done(self) -> int:
+        return counted([t for t in self.study.get_trials(deepcopy=False) if t.state != TrialState.RUNNING])
+
+    def _loop(self, evaluator: Evaluator, show: Callable[[], None]) -> None:
         pending = self.recover()
         batch_size = self.run.sweep.batch_size
         while True:
@@ -214,6 +242,7 @@ class StudyDriver:
                 self.run.on_batch(evaluator, [number for number, _ in pending])
             pending = []
             self.write_status("running")
+            show()
             if self.run.stop_signal:
                 self.storage.commit()
                 self.write_status("interrupted")
