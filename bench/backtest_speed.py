@@ -24,11 +24,12 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np
 
-from containers.config import BacktestConfig, with_strategy_params
+from containers.config import BacktestConfig
 from containers.data.config import SyntheticData
 from containers.data.synthetic import generate_synthetic
 from containers.fast import run_batch
 from containers.hub import IndicatorHub, plan
+from containers.paths import with_params
 from containers.run import run_backtest
 
 
@@ -86,12 +87,12 @@ def measure(bars: int, fast_periods: int, event_bars: int, repeats: int) -> dict
     batch = run_batch(config, data, "book", "xo", params)
     # each repeat starts from an empty hub, so the indicators are part of every timing
     fast_seconds = best_of(repeats, lambda: run_batch(config, data, "book", "xo", params, hub=IndicatorHub(data, [])))
-    specs = {spec for p in params for spec in plan(with_strategy_params(config, "book", "xo", p).classifiers[0]
-                                                   .portfolios[0].strategies[0].params.inputs().values())}
+    strategy = config.classifiers[0].portfolios[0].strategies[0].params
+    specs = {spec for p in params for spec in plan(strategy.model_copy(update=p).inputs().values())}
     indicator_seconds = best_of(repeats, lambda: IndicatorHub(data, specs))
 
     event_data = data.slice(0, event_bars)
-    event_configs = [with_strategy_params(config, "book", "xo", p) for p in params[:3]]
+    event_configs = [with_params(config, {f"book.xo.{name}": value for name, value in p.items()}) for p in params[:3]]
     event_seconds = best_of(1, lambda: [run_backtest(c, event_data, "event") for c in event_configs])
 
     numpy_seconds = best_of(repeats, lambda: numpy_reference(data.close[:, 0], data.open[:, 0], params))

@@ -101,27 +101,6 @@ class BacktestConfig(StrictModel):
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def with_changes(config: BacktestConfig, changes: dict[str, Any]) -> BacktestConfig:
-    """A re-validated copy with top-level sections updated, e.g. {'execution': {...}}."""
-    payload = config.model_dump(mode="json", exclude_unset=False)
-    for key, value in changes.items():
-        payload[key] = {**payload[key], **value} if isinstance(value, dict) else value
-    return type(config).model_validate(payload)
-
-
-def with_strategy_params(config: BacktestConfig, portfolio: str, strategy: str,
-                         params: dict[str, Any]) -> BacktestConfig:
-    """A re-validated copy in which one strategy's params are updated."""
-    payload = config.model_dump(mode="json")
-    for classifier in payload["classifiers"]:
-        for book in classifier["portfolios"]:
-            for item in book["strategies"]:
-                if book["name"] == portfolio and item["name"] == strategy:
-                    item["params"] = {**item["params"], **params}
-                    return type(config).model_validate(payload)
-    raise KeyError(f"no strategy '{strategy}' in portfolio '{portfolio}'")
-
-
 def _unique(seen: dict[str, str], name: str, where: str) -> None:
     if name in seen:
         raise ValueError(f"{where}.name: '{name}' is already used at {seen[name]}; names must be unique")

@@ -124,15 +124,6 @@ def _store(records: np.ndarray, row: int, values: tuple) -> None:
 
 
 @njit(cache=True, error_model="numpy")
-def _grow_1d(values: np.ndarray, used: int) -> np.ndarray:
-    if used < values.shape[0]:
-        return values
-    bigger = np.empty(max(16, 2 * values.shape[0]))
-    bigger[:used] = values[:used]
-    return bigger
-
-
-@njit(cache=True, error_model="numpy")
 def _apply_fill(quantity: np.ndarray, average: np.ndarray, p: int, j: int, fill_quantity: float,
                 fill_price: float) -> float:
     """portfolio.apply_fill_to_position on the arrays; returns the realized P&L."""

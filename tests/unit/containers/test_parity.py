@@ -8,10 +8,11 @@ import pandas as pd
 import pytest
 
 from containers.components.classifiers import CLASSIFIER_PARAMS
-from containers.config import BacktestConfig, with_strategy_params
+from containers.config import BacktestConfig
 from containers.data.config import SyntheticData
 from containers.data.synthetic import generate_synthetic
 from containers.fast import run_batch, run_fast
+from containers.paths import with_params
 from containers.run import run_backtest
 
 DATA = {n: generate_synthetic(SyntheticData(symbols=tuple("ABC"[:n]), bars=500, seed=40 + n, freq="1h"))
@@ -135,8 +136,8 @@ def test_batch_gives_each_parameter_set_exactly_its_single_run() -> None:
     assert list(batch.columns[:3]) == ["fast", "slow", "average"]
     assert len(batch) == len(param_sets)
     for i, params in enumerate(param_sets):
-        single = run_fast(with_strategy_params(config, "p", "xo", params), data).metrics
+        single = run_fast(with_params(config, {f"p.xo.{k}": v for k, v in params.items()}), data).metrics
         np.testing.assert_array_equal(batch.iloc[i][single.index].to_numpy(dtype=float), single.to_numpy())
-    event = run_backtest(with_strategy_params(config, "p", "xo", param_sets[0]), data, "event").metrics
+    event = run_backtest(with_params(config, {f"p.xo.{k}": v for k, v in param_sets[0].items()}), data, "event").metrics
     np.testing.assert_allclose(batch.iloc[0][event.index].to_numpy(dtype=float), event.to_numpy(), rtol=1e-9)
     assert batch["num_fills"].nunique() > 1  # the parameters really changed the backtest
