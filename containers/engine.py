@@ -26,7 +26,7 @@ class BacktestEngine:
         root.subscribe(Order, self.on_order)
 
     def on_order(self, order: Order) -> None:
-        if self.config.fill_at == "same_bar_close":
+        if self.config.fill_at == "same_bar_close" or order.liquidation:
             self._fill(order, order.bar_index, self.data.close)
         else:
             self.pending.append(order)

@@ -42,7 +42,8 @@ class Classification:
 
 @dataclass(frozen=True)
 class Signal:
-    """A strategy's opinion: direction +1/-1/0 (0 = flat) and strength in [0, 1]."""
+    """A strategy's opinion: direction +1/-1/0 (0 = flat) and strength in [0, 1]. It stands until the
+    strategy signals again or leaves its regimes."""
 
     bar_index: int
     portfolio: str
@@ -55,7 +56,11 @@ class Signal:
 
 @dataclass(frozen=True)
 class Order:
-    """A market order for `quantity` shares (signed: + buys, - sells) placed by one portfolio."""
+    """A market order for `quantity` shares (signed: + buys, - sells) placed by one portfolio.
+
+    `strategy` names the strategies credited with the position ('a+b') and `regime` the regime of its
+    entry. A `liquidation` (close_at_end) fills at the bar's own close.
+    """
 
     order_id: int
     bar_index: int
@@ -64,6 +69,7 @@ class Order:
     symbol: str
     quantity: float
     regime: str
+    liquidation: bool = False
 
 
 @dataclass(frozen=True)

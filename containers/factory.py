@@ -57,7 +57,16 @@ def check_symbols(config: BacktestConfig, data: MarketData) -> None:
 
 
 def periods_per_year(config: BacktestConfig, data: MarketData) -> float:
+    """Bars per year for the metrics of the whole run: the configured value, else the data's."""
     return config.execution.periods_per_year or data.periods_per_year()
+
+
+def sizing_periods_per_year(config: BacktestConfig, data: MarketData) -> np.ndarray:
+    """Per bar, the bars per year a sizer may use: the configured value, else the estimate from bars <= t
+    (never one read from the whole file, which would let the future size a trade)."""
+    if config.execution.periods_per_year is not None:
+        return np.full(data.n_bars, float(config.execution.periods_per_year))
+    return data.periods_per_year_so_far()
 
 
 def build_backtest(config: BacktestConfig, data: MarketData, tracer: Tracer | None = None,
@@ -73,7 +82,7 @@ def build_backtest(config: BacktestConfig, data: MarketData, tracer: Tracer | No
     hub = IndicatorHub(data, specs, reused)
     hub.attach(root)
     order_ids = itertools.count()
-    yearly = periods_per_year(config, data)
+    yearly = sizing_periods_per_year(config, data)
     classifiers: list[ClassifierContainer] = []
     portfolio_buses: dict[str, ScopedEventBus] = {}
     for classifier_config in config.classifiers:
@@ -84,7 +93,7 @@ def build_backtest(config: BacktestConfig, data: MarketData, tracer: Tracer | No
             bus = classifier.bus.child(portfolio_config.name)
             portfolio = Portfolio(portfolio_config.name, portfolio_config.capital, data.symbols,
                                   data.timestamps, bus)
-            risk = RiskManager(portfolio_config, portfolio, hub, bus, order_ids, yearly)
+            risk = RiskManager(portfolio_config, portfolio, hub, bus, order_ids, yearly, classifier.labels)
             container = RiskPortfolioContainer(portfolio_config.name, bus, portfolio, risk)
             for strategy in portfolio_config.strategies:
                 indexes = {symbol: data.symbols.index(symbol) for symbol in strategy.symbols or data.symbols}
@@ -94,4 +103,4 @@ def build_backtest(config: BacktestConfig, data: MarketData, tracer: Tracer | No
             portfolio_buses[portfolio_config.name] = bus
         classifiers.append(classifier)
     engine = BacktestEngine(config.execution, data, root, portfolio_buses)
-    return BacktestContainer(data, dispatcher, root, streamer, hub, classifiers, engine)
+    return BacktestContainer(data, dispatcher, root, streamer, hub, classifiers, engine, config.execution.close_at_end)

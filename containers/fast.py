@@ -1,7 +1,8 @@
 """The fast engine's edge: config → arrays, the compiled kernel, arrays → the same BacktestResult.
 
 Indicators come from the IndicatorHub (computed once), classifier regimes and strategy signals are
-their rules evaluated on whole columns, and the path-dependent part runs in kernels.simulate.
+their rules evaluated on whole columns, standing signals and aggregated targets are compiled passes
+over those columns (aggregation.py), and the path-dependent part runs in kernels.simulate.
 """
 
 from __future__ import annotations
@@ -14,101 +15,53 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
+from containers.aggregation import contributor_names, hold, weight_table
 from containers.components.classifiers import UNKNOWN
 from containers.components.limits import ExposureCheck
 from containers.config import BacktestConfig, PortfolioConfig
 from containers.data.market import MarketData
 from containers.errors import ConfigError
-from containers.factory import check_symbols, periods_per_year, required_inputs
+from containers.factory import check_symbols, periods_per_year, required_inputs, sizing_periods_per_year
 from containers.hub import IndicatorHub, plan
-from containers.kernels import (
-    COMMISSION_FIXED,
-    COMMISSION_NONE,
-    COMMISSION_PER_SHARE,
-    COMMISSION_PERCENTAGE,
-    FILL_FIELDS,
-    LIMIT_DAILY,
-    LIMIT_DRAWDOWN,
-    LIMIT_GROSS,
-    LIMIT_MAX_POSITION,
-    REJECT_FIELDS,
-    SIZER_ATR,
-    SIZER_FIXED,
-    SIZER_PERCENTAGE,
-    SIZER_REJECT,
-    SIZER_VOLATILITY,
-    simulate,
-)
+from containers.kernels import CASH_REJECT, FILL_FIELDS, LEVERAGE_REJECT, REJECT_FIELDS, SIZER_REJECT, simulate
 from containers.metric_kernels import finish
 from containers.metrics import METRIC_NAMES
 from containers.regime_metrics import regime_rows
-from containers.results import BacktestResult, assemble, regimes_frame, rejects_frame, trades_frame
+from containers.results import (
+    BacktestResult,
+    assemble,
+    open_positions_frame,
+    regimes_frame,
+    rejects_frame,
+    trades_frame,
+)
+from containers.risk import SIZER_REASON, cash_reason, leverage_reason
 
-SIZERS = {"fixed": SIZER_FIXED, "percentage": SIZER_PERCENTAGE, "atr": SIZER_ATR, "volatility": SIZER_VOLATILITY}
-LIMITS = {"max_position": LIMIT_MAX_POSITION, "max_gross_exposure": LIMIT_GROSS, "max_drawdown": LIMIT_DRAWDOWN,
-          "daily_loss": LIMIT_DAILY}
-COMMISSIONS = {"percentage": COMMISSION_PERCENTAGE, "per_share": COMMISSION_PER_SHARE, "fixed": COMMISSION_FIXED,
-               "none": COMMISSION_NONE}
 NAN = float("nan")
 BATCH_LANES = 4  # parameter sets per kernel pass; measured best on this machine (bench/backtest_speed.py)
-
-
-def fast_unsupported(config: BacktestConfig) -> str | None:
-    """Why the kernel cannot run this config (a component it has no code for), or None."""
-    if config.execution.commission.type not in COMMISSIONS:
-        return f"commission type '{config.execution.commission.type}' has no fast kernel"
-    for classifier in config.classifiers:
-        for book in classifier.portfolios:
-            if book.sizer.type not in SIZERS:
-                return f"portfolio '{book.name}': sizer '{book.sizer.type}' has no fast kernel"
-            for limit in book.limits:
-                if limit.type not in LIMITS:
-                    return f"portfolio '{book.name}': limit '{limit.type}' has no fast kernel"
-    return None
+FILL = {name: i for i, name in enumerate(FILL_FIELDS)}
+REJECT = {name: i for i, name in enumerate(REJECT_FIELDS)}
 
 
 @dataclass(frozen=True)
 class Slot:
-    """One signal column: a strategy of a portfolio on one symbol, in event-dispatch order."""
+    """One strategy of a portfolio on one symbol: a standing-signal column."""
 
-    classifier: int
     portfolio: int
-    strategy: str
+    strategy: int  # index among the portfolio's strategies
     symbol: int
-    regimes: tuple[str, ...] | None
 
 
-def _sizer_row(book: PortfolioConfig) -> list[float]:
-    sizer = book.sizer
-    if sizer.type == "fixed":
-        return [sizer.quantity, NAN, NAN]
-    if sizer.type == "percentage":
-        return [sizer.pct, NAN, NAN]
-    if sizer.type == "atr":
-        return [sizer.risk_pct, sizer.multiplier, NAN if sizer.max_pct is None else sizer.max_pct]
-    return [sizer.target_vol_pct, NAN, sizer.max_pct]
+@dataclass(frozen=True)
+class Target:
+    """One (portfolio, symbol): the aggregated target column, in the order the event engine decides."""
 
-
-def _limit_row(limit: Any) -> tuple[int, float, float]:
-    if limit.type == "max_position":
-        return (LIMIT_MAX_POSITION, NAN if limit.max_quantity is None else limit.max_quantity,
-                NAN if limit.max_pct is None else limit.max_pct)
-    return LIMITS[limit.type], limit.max_pct, NAN
-
-
-def _commission_row(config: BacktestConfig) -> list[float]:
-    commission = config.execution.commission
-    if commission.type == "percentage":
-        return [commission.rate_pct, commission.min, NAN]
-    if commission.type == "per_share":
-        return [commission.rate, commission.min, NAN if commission.max is None else commission.max]
-    if commission.type == "fixed":
-        return [commission.amount, NAN, NAN]
-    return [NAN, NAN, NAN]
+    portfolio: int
+    symbol: int
 
 
 class FastModel:
-    """Everything the kernel needs for one config and dataset; signals of one strategy can be swapped."""
+    """Everything the kernel needs for one config and dataset; one strategy's parameters can be swapped."""
 
     def __init__(self, config: BacktestConfig, data: MarketData, hub: IndicatorHub | None = None) -> None:
         check_symbols(config, data)
@@ -118,21 +71,22 @@ class FastModel:
         self.hub.ensure(plan(required_inputs(config)))
         self.periods_per_year = periods_per_year(config, data)
         self.books = [book for classifier in config.classifiers for book in classifier.portfolios]
+        self.book_classifier = [c for c, classifier in enumerate(config.classifiers) for _ in classifier.portfolios]
         self.labels = [classifier.params.labels for classifier in config.classifiers]
-        self.regimes = np.column_stack([self._regime_codes(c) for c in config.classifiers])
-        self.slots: list[Slot] = []
-        self.strategy_configs: dict[tuple[int, str], Any] = {}
-        columns = []
-        for c, classifier in enumerate(config.classifiers):
-            for book in classifier.portfolios:
-                p = self.books.index(book)
-                for strategy in book.strategies:
-                    self.strategy_configs[(p, strategy.name)] = strategy
-                    for symbol in strategy.symbols or data.symbols:
-                        slot = Slot(c, p, strategy.name, data.symbols.index(symbol), strategy.regimes)
-                        self.slots.append(slot)
-                        columns.append(self.slot_signal(slot, strategy.params))
-        self.signals = np.vstack(columns) if columns else np.empty((0, data.n_bars))  # (slots, bars)
+        self.regimes = np.column_stack([self._regime_codes(c) for c in config.classifiers])  # (bars, classifiers)
+        self.weights = [weight_table(book.strategies, self.labels[self.book_classifier[p]], book.weights)
+                        for p, book in enumerate(self.books)]
+        self.standing: dict[Slot, np.ndarray] = {}
+        for p, book in enumerate(self.books):
+            for s, strategy in enumerate(book.strategies):
+                for symbol in strategy.symbols or data.symbols:
+                    slot = Slot(p, s, data.symbols.index(symbol))
+                    self.standing[slot] = self.standing_signal(slot, strategy.params)
+        self.targets = [Target(p, j) for p in range(len(self.books)) for j in range(data.n_symbols)
+                        if any(slot.portfolio == p and slot.symbol == j for slot in self.standing)]
+        columns = [self.target_column(target, self.standing) for target in self.targets]
+        self.target_values = np.vstack([value for value, _ in columns])  # (targets, bars)
+        self.target_bits = np.vstack([bits for _, bits in columns])
         self._static = self._kernel_arrays()
         self._by_lanes: dict[int, dict[str, Any]] = {}
 
@@ -143,58 +97,98 @@ class FastModel:
         codes = rule.regime(self.hub.columns(inputs, j), self.hub.columns(inputs, j, lag=1))
         return np.broadcast_to(np.asarray(codes, dtype=np.int64), (self.data.n_bars,))
 
-    def slot_signal(self, slot: Slot, params: Any) -> np.ndarray:
-        """The strategy rule over the slot's whole column; flat (0) outside the strategy's regimes."""
+    def standing_signal(self, slot: Slot, params: Any) -> np.ndarray:
+        """The strategy's rule over the slot's column, held between signals and NaN outside its regimes."""
         inputs = params.inputs()
         self.hub.ensure(plan(inputs.values()))
         now, prev = self.hub.columns(inputs, slot.symbol), self.hub.columns(inputs, slot.symbol, lag=1)
-        values = np.broadcast_to(np.asarray(params.signal(now, prev), dtype=np.float64), (self.data.n_bars,))
-        if slot.regimes is None:
-            return values
-        allowed = [self.labels[slot.classifier].index(regime) for regime in slot.regimes]
-        return np.where(np.isin(self.regimes[:, slot.classifier], allowed), values, 0.0)
+        raw = np.broadcast_to(np.asarray(params.signal(now, prev), dtype=np.float64), (self.data.n_bars,))
+        regimes = self.books[slot.portfolio].strategies[slot.strategy].regimes
+        if regimes is None:
+            active = np.ones(self.data.n_bars, dtype=np.bool_)
+        else:
+            labels = self.labels[self.book_classifier[slot.portfolio]]
+            active = np.isin(self.regimes[:, self.book_classifier[slot.portfolio]],
+                             [labels.index(regime) for regime in regimes])
+        return hold(np.ascontiguousarray(raw), active)
+
+    def target_column(self, target: Target, standing: Mapping[Slot, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(signed strength, contributor bits) per bar: the portfolio's aggregator over its strategies."""
+        book = self.books[target.portfolio]
+        values = np.full((len(book.strategies), self.data.n_bars), np.nan)
+        for s in range(len(book.strategies)):
+            column = standing.get(Slot(target.portfolio, s, target.symbol))
+            if column is not None:
+                values[s] = column
+        codes = np.ascontiguousarray(self.regimes[:, self.book_classifier[target.portfolio]])
+        return book.aggregation.targets(values, self.weights[target.portfolio], codes)
 
     def _kernel_arrays(self) -> dict[str, Any]:
         data, books, execution = self.data, self.books, self.config.execution
-        sizer_value = np.zeros((len(books), data.n_bars, data.n_symbols))
-        for p, book in enumerate(books):
-            for item in book.sizer.inputs().values():
-                sizer_value[p] = self.hub.arrays[item.key]
-        width = max([len(book.limits) for book in books] + [1])
-        limits = np.full((len(books), width, 3), NAN)
-        for p, book in enumerate(books):
-            for i, limit in enumerate(book.limits):
-                limits[p, i] = _limit_row(limit)
+        scale_rows, cap_rows, scales, caps, fixed = [], [], [], [], []
+        yearly = sizing_periods_per_year(self.config, data)
+        for book in books:
+            per_equity, cap, shares = self._sizer_terms(book, yearly)
+            fixed.append(shares)
+            scale_rows.append(-1 if per_equity is None else len(scales))
+            cap_rows.append(-1 if cap is None else len(caps))
+            scales.extend([per_equity] if per_equity is not None else [])
+            caps.extend([cap] if cap is not None else [])
+        checks = [[(i, *check) for i, limit in enumerate(book.limits) for check in limit.checks()] for book in books]
+        width = max([len(rows) for rows in checks] + [1])
+        table = np.full((len(books), width, 4), -1.0)
+        for p, rows in enumerate(checks):
+            for i, row in enumerate(rows):
+                table[p, i] = row
+        shape = (data.n_bars, data.n_symbols)
         return {
             "open_": np.ascontiguousarray(data.open), "close": np.ascontiguousarray(data.close),
             "day": data.timestamps.astype("datetime64[D]").astype(np.int64),
-            "slot_portfolio": np.array([s.portfolio for s in self.slots], dtype=np.int64),
-            "slot_symbol": np.array([s.symbol for s in self.slots], dtype=np.int64),
-            "slot_regime": np.ascontiguousarray(
-                self.regimes[:, [s.classifier for s in self.slots]].T, dtype=np.float64),
+            "target_portfolio": np.array([target.portfolio for target in self.targets], dtype=np.int64),
+            "target_symbol": np.array([target.symbol for target in self.targets], dtype=np.int64),
+            "regimes": np.ascontiguousarray(self.regimes.T, dtype=np.float64),
+            "portfolio_classifier": np.array(self.book_classifier, dtype=np.int64),
             "capital": np.array([book.capital for book in books], dtype=np.float64),
             "allow_short": np.array([book.allow_short for book in books], dtype=np.bool_),
-            "sizer_kind": np.array([SIZERS[book.sizer.type] for book in books], dtype=np.int64),
-            "sizer_params": np.array([_sizer_row(book) for book in books], dtype=np.float64),
-            "sizer_value": sizer_value,
-            "sizer_row": np.arange(len(books), dtype=np.int64),
-            "limit_kind": np.nan_to_num(limits[:, :, 0], nan=-1).astype(np.int64),
-            "limit_first": np.ascontiguousarray(limits[:, :, 1]),
-            "limit_second": np.ascontiguousarray(limits[:, :, 2]),
-            "limit_count": np.array([len(book.limits) for book in books], dtype=np.int64),
+            "leverage": np.array([NAN if book.leverage is None else book.leverage for book in books]),
+            "threshold_pct": np.array([book.rebalance.pct if book.rebalance.type == "threshold_pct" else NAN
+                                       for book in books]),
+            "sizer_scale": np.stack(scales) if scales else np.zeros((1, *shape)),
+            "scale_row": np.array(scale_rows, dtype=np.int64),
+            "sizer_cap": np.stack(caps) if caps else np.zeros((1, *shape)),
+            "cap_row": np.array(cap_rows, dtype=np.int64),
+            "sizer_fixed": np.array(fixed, dtype=np.float64),
+            "check_limit": table[:, :, 0].astype(np.int64), "check_measure": table[:, :, 1].astype(np.int64),
+            "check_threshold": np.ascontiguousarray(table[:, :, 2]), "check_inclusive": table[:, :, 3] > 0,
+            "check_count": np.array([len(rows) for rows in checks], dtype=np.int64),
             "same_bar_close": execution.fill_at == "same_bar_close",
+            "close_at_end": execution.close_at_end,
             "slippage_bps": float(execution.slippage_bps),
-            "commission_kind": COMMISSIONS[execution.commission.type],
-            "commission_params": np.array(_commission_row(self.config), dtype=np.float64),
-            "periods_per_year": float(self.periods_per_year),
+            "commission_terms": np.array(execution.commission.terms(), dtype=np.float64),
             "portfolio_lane": np.zeros(len(books), dtype=np.int64),
             "total_curve": np.empty((1, data.n_bars)),  # reused by every simulation of this model
             "total_exposed": np.empty((1, data.n_bars), dtype=np.bool_),
         }
 
-    def simulate(self, signals: np.ndarray, record: bool, lanes: int = 1) -> tuple:
-        """The kernel over `signals` (slots x lanes, bars); lane l's slots are rows l*K .. (l+1)*K-1."""
-        return simulate(signals=signals, record=record, **self._lane_arrays(lanes))
+    def _sizer_terms(self, book: PortfolioConfig, yearly: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None,
+                                                                              float]:
+        """A portfolio's sizer terms over whole columns: (bars, symbols) per-equity and cap arrays (None when
+        zero everywhere / no cap) and the fixed shares."""
+        sizer, data = book.sizer, self.data
+        inputs = sizer.inputs()
+        scale, cap = np.empty((data.n_bars, data.n_symbols)), np.empty((data.n_bars, data.n_symbols))
+        zero_scale, no_cap, fixed = True, True, 0.0
+        for j in range(data.n_symbols):
+            per_equity, cap_per_equity, fixed = sizer.terms(self.hub.columns(inputs, j), data.close[:, j], yearly)
+            zero_scale = zero_scale and np.ndim(per_equity) == 0 and per_equity == 0
+            no_cap = no_cap and cap_per_equity is None
+            scale[:, j] = per_equity
+            cap[:, j] = np.inf if cap_per_equity is None else cap_per_equity
+        return (None if zero_scale else scale), (None if no_cap else cap), float(fixed)
+
+    def simulate(self, values: np.ndarray, bits: np.ndarray, record: bool, lanes: int = 1) -> tuple:
+        """The kernel over targets (targets x lanes, bars); lane l's targets are rows l*K .. (l+1)*K-1."""
+        return simulate(targets=values, target_bits=bits, record=record, **self._lane_arrays(lanes))
 
     def _lane_arrays(self, lanes: int) -> dict[str, Any]:
         """The kernel's arrays for `lanes` copies of the hierarchy side by side (cached per lane count)."""
@@ -203,76 +197,95 @@ class FastModel:
         if lanes not in self._by_lanes:
             one, n_books = self._static, len(self.books)
             arrays = dict(one)
-            for key in ("capital", "allow_short", "sizer_kind", "limit_count", "sizer_row", "slot_symbol"):
+            for key in ("capital", "allow_short", "leverage", "threshold_pct", "scale_row", "cap_row", "sizer_fixed",
+                        "check_count", "target_symbol", "portfolio_classifier"):
                 arrays[key] = np.tile(one[key], lanes)
-            for key in ("sizer_params", "limit_kind", "limit_first", "limit_second"):
+            for key in ("check_limit", "check_measure", "check_threshold", "check_inclusive"):
                 arrays[key] = np.tile(one[key], (lanes, 1))
-            arrays["slot_portfolio"] = np.concatenate([one["slot_portfolio"] + lane * n_books for lane in range(lanes)])
-            arrays["slot_regime"] = np.tile(one["slot_regime"], (lanes, 1))
+            arrays["target_portfolio"] = np.concatenate([one["target_portfolio"] + lane * n_books
+                                                         for lane in range(lanes)])
             arrays["portfolio_lane"] = np.repeat(np.arange(lanes, dtype=np.int64), n_books)
             arrays["total_curve"] = np.empty((lanes, self.data.n_bars))
             arrays["total_exposed"] = np.empty((lanes, self.data.n_bars), dtype=np.bool_)
             self._by_lanes[lanes] = arrays
         return self._by_lanes[lanes]
 
+    def _record(self) -> tuple:
+        return self.simulate(self.target_values, self.target_bits, record=True)
+
     def run(self) -> BacktestResult:
-        equity, _, exposed, fills, rejects, unfilled, _ = self.simulate(self.signals, record=True)
+        equity, _, exposed, fills, rejects, unfilled, _, quantity, average = self._record()
         classifiers = self.config.classifiers
         regimes = regimes_frame(self.data.timestamps, {c.name: self.regimes[:, i] for i, c in enumerate(classifiers)},
                                 {c.name: c.params.labels for c in classifiers})
         return assemble(self.data.timestamps, [book.name for book in self.books], equity, exposed,
                         self._trades(fills), self._rejects(rejects), int(unfilled), self.periods_per_year, "fast",
-                        regimes)
+                        regimes, self._open_positions(quantity, average))
 
     def summary(self) -> tuple[np.ndarray, list[dict[str, object]]]:
         """Metrics (metrics.METRIC_NAMES order) and per-regime rows, straight from the kernel's arrays.
 
         What a sweep trial needs, without building the pandas frames of `run`.
         """
-        arrays = self._static
-        _, _, _, fills, _, _, accumulators = self.simulate(self.signals, record=True)
-        column = {name: i for i, name in enumerate(FILL_FIELDS)}
-        slots = fills[:, column["slot"]].astype(np.int64)
-        slot_classifier = np.array([slot.classifier for slot in self.slots], dtype=np.int64)
+        equity, _, _, fills, _, _, accumulators, _, _ = self._record()
+        closing = fills[:, FILL["closing"]] > 0
+        trade_book = fills[closing, FILL["portfolio"]].astype(np.int64)
         rows = regime_rows(
-            arrays["total_curve"][0], self.regimes, [c.name for c in self.config.classifiers], self.labels,
-            slot_classifier[slots], fills[:, column["regime"]].astype(np.int64), fills[:, column["realized_pnl"]],
-            self.periods_per_year)
+            self._classifier_equity(equity), self.regimes, [c.name for c in self.config.classifiers], self.labels,
+            np.array(self.book_classifier, dtype=np.int64)[trade_book], fills[closing, FILL["regime"]].astype(np.int64),
+            fills[closing, FILL["realized_pnl"]], self.periods_per_year)
         return finish(accumulators[0], self.periods_per_year), rows
 
-    def _regime_label(self, slot: Slot, code: float) -> str:
-        return UNKNOWN if code < 0 else self.labels[slot.classifier][int(code)]
+    def _classifier_equity(self, equity: np.ndarray) -> np.ndarray:
+        """(bars, classifiers): each classifier's own portfolios' equity, added left to right."""
+        total = np.zeros((self.data.n_bars, len(self.config.classifiers)))
+        for p, c in enumerate(self.book_classifier):
+            total[:, c] += equity[:, p]
+        return total
+
+    def _label(self, p: int, code: float) -> str:
+        return UNKNOWN if code < 0 else self.labels[self.book_classifier[p]][int(code)]
+
+    def _names(self, p: int, bits: float) -> str:
+        return contributor_names(bits, [strategy.name for strategy in self.books[p].strategies])
 
     def _trades(self, fills: np.ndarray) -> pd.DataFrame:
-        column = {name: i for i, name in enumerate(FILL_FIELDS)}
         rows = []
         for row in fills:
-            slot = self.slots[int(row[column["slot"]])]
-            quantity, bar = row[column["quantity"]], int(row[column["bar_index"]])
-            rows.append((int(row[column["order_id"]]), bar, self.data.timestamps[bar],
-                         self.books[slot.portfolio].name, slot.strategy, self.data.symbols[slot.symbol],
-                         "buy" if quantity > 0 else "sell", quantity, row[column["price"]],
-                         row[column["commission"]], row[column["slippage_cost"]], row[column["realized_pnl"]],
-                         self._regime_label(slot, row[column["regime"]])))
+            p, bar, quantity = int(row[FILL["portfolio"]]), int(row[FILL["bar_index"]]), row[FILL["quantity"]]
+            rows.append((int(row[FILL["order_id"]]), bar, self.data.timestamps[bar], self.books[p].name,
+                         self._names(p, row[FILL["contributors"]]), self.data.symbols[int(row[FILL["symbol"]])],
+                         "buy" if quantity > 0 else "sell", quantity, row[FILL["price"]], row[FILL["commission"]],
+                         row[FILL["slippage_cost"]], row[FILL["realized_pnl"]], bool(row[FILL["closing"]]),
+                         self._label(p, row[FILL["regime"]])))
         return trades_frame(rows)
 
     def _rejects(self, rejects: np.ndarray) -> pd.DataFrame:
-        column = {name: i for i, name in enumerate(REJECT_FIELDS)}
         rows = []
         for row in rejects:
-            slot, bar = self.slots[int(row[column["slot"]])], int(row[column["bar_index"]])
-            code = int(row[column["code"]])
-            book, symbol = self.books[slot.portfolio], self.data.symbols[slot.symbol]
+            p, bar, code = int(row[REJECT["portfolio"]]), int(row[REJECT["bar_index"]]), int(row[REJECT["code"]])
+            book, symbol = self.books[p], self.data.symbols[int(row[REJECT["symbol"]])]
+            quantity, price = row[REJECT["quantity"]], row[REJECT["price"]]
             if code == SIZER_REJECT:
-                quantity, reason = 0.0, "sizer: the signal sizes to 0 shares"
+                quantity, reason = 0.0, SIZER_REASON
+            elif code == CASH_REJECT:
+                reason = cash_reason(symbol, quantity, price, row[REJECT["cash_after"]])
+            elif code == LEVERAGE_REJECT:
+                reason = leverage_reason(row[REJECT["gross_exposure_after"]], row[REJECT["equity"]], book.leverage)
             else:
-                quantity = row[column["quantity"]]
-                check = ExposureCheck(symbol, row[column["price"]], quantity, row[column["equity"]],
-                                      row[column["gross_exposure_after"]], row[column["drawdown_pct"]],
-                                      row[column["daily_loss_pct"]])
-                reason = book.limits[code].veto(check) or ""
-            rows.append((bar, self.data.timestamps[bar], book.name, slot.strategy, symbol, quantity, reason))
+                check = ExposureCheck(symbol, price, quantity, row[REJECT["equity"]],
+                                      row[REJECT["gross_exposure_after"]], row[REJECT["drawdown_pct"]],
+                                      row[REJECT["daily_loss_pct"]])
+                reason = book.limits[code].reason(check)
+            rows.append((bar, self.data.timestamps[bar], book.name, self._names(p, row[REJECT["contributors"]]),
+                         symbol, quantity, reason))
         return rejects_frame(rows)
+
+    def _open_positions(self, quantity: np.ndarray, average: np.ndarray) -> pd.DataFrame:
+        close = self.data.close[-1]
+        return open_positions_frame([
+            (book.name, self.data.symbols[j], quantity[p, j], average[p, j], close[j])
+            for p, book in enumerate(self.books) for j in range(self.data.n_symbols) if quantity[p, j] != 0])
 
 
 def run_fast(config: BacktestConfig, data: MarketData, hub: IndicatorHub | None = None) -> BacktestResult:
@@ -291,24 +304,30 @@ def run_batch(config: BacktestConfig, data: MarketData, portfolio: str, strategy
     """
     model = FastModel(config, data, hub)
     p = next((i for i, book in enumerate(model.books) if book.name == portfolio), None)
-    if p is None or (p, strategy) not in model.strategy_configs:
+    names = [] if p is None else [s.name for s in model.books[p].strategies]
+    if p is None or strategy not in names:
         raise ConfigError(f"batch: no strategy '{strategy}' in portfolio '{portfolio}'")
-    base = model.strategy_configs[(p, strategy)]
-    targets = [k for k, slot in enumerate(model.slots) if slot.portfolio == p and slot.strategy == strategy]
-    n_slots = len(model.slots)
-    rows: list[np.ndarray] = []
+    s = names.index(strategy)
+    base = model.books[p].strategies[s]
+    slots = [slot for slot in model.standing if slot.portfolio == p and slot.strategy == s]
+    rows_of = [k for k, target in enumerate(model.targets) if target.portfolio == p
+               and any(slot.symbol == target.symbol for slot in slots)]
+    n_targets = len(model.targets)
+    metrics: list[np.ndarray] = []
     for start in range(0, len(param_sets), lanes):
         chunk = param_sets[start:start + lanes]
-        signals = np.tile(model.signals, (len(chunk), 1))
+        values, bits = np.tile(model.target_values, (len(chunk), 1)), np.tile(model.target_bits, (len(chunk), 1))
         for lane, changes in enumerate(chunk):
             try:
                 params = type(base.params).model_validate({**base.params.model_dump(), **changes})
             except ValidationError as error:
                 raise ConfigError(f"batch parameter set {start + lane} {dict(changes)}: "
                                   f"{error.errors()[0]['msg']}") from error
-            for k in targets:
-                signals[lane * n_slots + k] = model.slot_signal(model.slots[k], params)
-        accumulators = model.simulate(signals, record=False, lanes=len(chunk))[-1]
-        rows.extend(finish(accumulators[lane], model.periods_per_year) for lane in range(len(chunk)))
-    metrics = pd.DataFrame(np.array(rows).reshape(len(rows), len(METRIC_NAMES)), columns=list(METRIC_NAMES))
-    return pd.concat([pd.DataFrame([dict(changes) for changes in param_sets]), metrics], axis=1)
+            standing = {**model.standing, **{slot: model.standing_signal(slot, params) for slot in slots}}
+            for k in rows_of:
+                values[lane * n_targets + k], bits[lane * n_targets + k] = model.target_column(model.targets[k],
+                                                                                               standing)
+        accumulators = model.simulate(values, bits, record=False, lanes=len(chunk))[6]
+        metrics.extend(finish(accumulators[lane], model.periods_per_year) for lane in range(len(chunk)))
+    frame = pd.DataFrame(np.array(metrics).reshape(len(metrics), len(METRIC_NAMES)), columns=list(METRIC_NAMES))
+    return pd.concat([pd.DataFrame([dict(changes) for changes in param_sets]), frame], axis=1)

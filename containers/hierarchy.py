@@ -31,7 +31,10 @@ class DataStreamer:
 
 
 class StrategyComponent:
-    """Runs one strategy rule per symbol when its classifier has labelled the bar; emits SIGNALs only."""
+    """Runs one strategy rule per symbol when its classifier has labelled the bar; emits SIGNALs only.
+
+    Outside its regimes it says nothing: it abstains (its portfolio's aggregator then leaves it out).
+    """
 
     def __init__(self, name: str, portfolio: str, rule: object, symbols: Mapping[str, int],
                  regimes: tuple[str, ...] | None, hub: IndicatorHub, bus: ScopedEventBus) -> None:
@@ -47,14 +50,12 @@ class StrategyComponent:
 
     def on_classification(self, event: Classification) -> None:
         t = event.bar_index
-        active = self.regimes is None or event.regime in self.regimes
+        if self.regimes is not None and event.regime not in self.regimes:
+            return
         for symbol, j in self.symbols.items():
-            if active:
-                now = self.hub.values_at(self.inputs, j, t)
-                prev = self.hub.values_at(self.inputs, j, t - 1)
-                value = float(self.rule.signal(now, prev))  # type: ignore[attr-defined]
-            else:
-                value = 0.0  # outside its regimes a strategy wants to be flat
+            now = self.hub.values_at(self.inputs, j, t)
+            prev = self.hub.values_at(self.inputs, j, t - 1)
+            value = float(self.rule.signal(now, prev))  # type: ignore[attr-defined]
             if not np.isnan(value):
                 direction = int(np.sign(value))
                 self.bus.publish(Signal(t, self.portfolio, self.name, symbol, direction, abs(value), event.regime))
@@ -102,7 +103,8 @@ class BacktestContainer:
     """The root: owns the dispatcher and runs the bar loop; a fresh one is built for every backtest."""
 
     def __init__(self, data: MarketData, dispatcher: Dispatcher, bus: ScopedEventBus, streamer: DataStreamer,
-                 hub: IndicatorHub, classifiers: list[ClassifierContainer], engine: BacktestEngine) -> None:
+                 hub: IndicatorHub, classifiers: list[ClassifierContainer], engine: BacktestEngine,
+                 close_at_end: bool) -> None:
         self.data = data
         self.dispatcher = dispatcher
         self.bus = bus
@@ -110,19 +112,29 @@ class BacktestContainer:
         self.hub = hub
         self.classifiers = classifiers
         self.engine = engine
+        self.close_at_end = close_at_end
 
     @property
     def portfolios(self) -> list[RiskPortfolioContainer]:
         return [container for classifier in self.classifiers for container in classifier.portfolios]
 
     def run(self) -> None:
-        """Per bar: fills of earlier orders at this open, then BAR and everything it causes, then marks."""
-        portfolios = [container.portfolio for container in self.portfolios]
+        """Per bar: fills of earlier orders at this open; BAR and the signals it causes; each portfolio's
+        decisions and their orders; on the last bar the liquidation (close_at_end); then the marks."""
+        containers = self.portfolios
+        last = self.data.n_bars - 1
         for t in range(self.data.n_bars):
             self.engine.fill_pending(t)
             self.dispatcher.drain()
             self.streamer.emit(t)
             self.dispatcher.drain()
-            for portfolio in portfolios:
-                portfolio.end_bar(t)
+            for container in containers:
+                container.risk.decide(t)
+            self.dispatcher.drain()
+            if t == last and self.close_at_end:
+                for container in containers:
+                    container.risk.liquidate(t)
+                self.dispatcher.drain()
+            for container in containers:
+                container.portfolio.end_bar(t)
         self.engine.finish()

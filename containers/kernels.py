@@ -1,8 +1,10 @@
-"""Compiled kernels: the path-dependent part of a backtest (risk → orders → fills → portfolio) and metrics.
+"""Compiled kernel: the path-dependent part of a backtest (targets → risk → orders → fills → portfolio).
 
 Numpy arrays in, numpy arrays out, no Python objects inside. Each step mirrors, operation for
-operation, the event engine (risk.py, engine.py, portfolio.py, costs.py, sizers.py, limits.py), so the
-two engines give the same trades and the same floating-point equity; the parity tests hold them there.
+operation, the event engine (risk.py, engine.py, portfolio.py and the one formula of each of
+costs.py, sizers.py and limits.py), so the two engines give the same trades and the same
+floating-point equity; the parity tests hold them there. No component kind has code here: sizers,
+limits and cost models reach the kernel as the terms of their formula.
 """
 
 from __future__ import annotations
@@ -12,85 +14,67 @@ import math
 import numpy as np
 from numba import njit
 
+from containers.components.limits import DAILY_LOSS_PCT, DRAWDOWN_PCT, GROSS_PCT, POSITION_PCT, QUANTITY
 from containers.metric_kernels import A_FILLS, ACCUMULATOR_SIZE, observe_curve, observe_trade
 
-SIZER_FIXED, SIZER_PERCENTAGE, SIZER_ATR, SIZER_VOLATILITY = 0, 1, 2, 3
-LIMIT_MAX_POSITION, LIMIT_GROSS, LIMIT_DRAWDOWN, LIMIT_DAILY = 0, 1, 2, 3
-COMMISSION_PERCENTAGE, COMMISSION_PER_SHARE, COMMISSION_FIXED, COMMISSION_NONE = 0, 1, 2, 3
-SIZER_REJECT = -1  # reject code of a signal that sizes to 0 shares; limits use their index
+# Reject codes: a limit's index (>= 0), or one of these.
+NO_VETO, SIZER_REJECT, CASH_REJECT, LEVERAGE_REJECT = -4, -1, -2, -3
 
 # Columns of the fills and rejects records.
-FILL_FIELDS = ("order_id", "bar_index", "portfolio", "slot", "symbol", "quantity", "price", "commission",
-               "slippage_cost", "realized_pnl", "regime")
-REJECT_FIELDS = ("bar_index", "portfolio", "slot", "symbol", "quantity", "code", "price", "equity",
-                 "gross_exposure_after", "drawdown_pct", "daily_loss_pct")
+FILL_FIELDS = ("order_id", "bar_index", "portfolio", "target", "symbol", "quantity", "price", "commission",
+               "slippage_cost", "realized_pnl", "regime", "contributors", "closing")
+REJECT_FIELDS = ("bar_index", "portfolio", "target", "symbol", "quantity", "code", "price", "equity",
+                 "gross_exposure_after", "drawdown_pct", "daily_loss_pct", "contributors", "cash_after")
+# Columns of the order buffer.
+_ID, _PORTFOLIO, _TARGET, _SYMBOL, _QUANTITY, _REGIME, _BITS = range(7)
 
 
 @njit(cache=True, error_model="numpy")
-def _whole_shares(quantity: float) -> float:
+def _shares(equity: float, strength: float, per_equity: float, cap_per_equity: float, fixed: float) -> float:
+    """sizers.shares."""
+    quantity = equity * abs(strength) * per_equity + fixed
+    cap = equity * cap_per_equity
+    if cap < quantity:
+        quantity = cap
     if not np.isfinite(quantity) or quantity <= 0:
         return 0.0
     return np.floor(quantity + 1e-9)
 
 
 @njit(cache=True, error_model="numpy")
-def _size(kind: int, all_params: np.ndarray, p: int, equity: float, price: float, strength: float, value: float,
-          periods_per_year: float) -> float:
-    params = (all_params[p, 0], all_params[p, 1], all_params[p, 2])
-    if kind == SIZER_FIXED:
-        return _whole_shares(params[0])
-    if kind == SIZER_PERCENTAGE:
-        return _whole_shares(equity * params[0] / 100.0 * abs(strength) / price)
-    if kind == SIZER_ATR:
-        stop_distance = value * params[1]
-        if not np.isfinite(stop_distance) or stop_distance <= 0:
-            return 0.0
-        quantity = equity * params[0] / 100.0 / stop_distance * abs(strength)
-        if not np.isnan(params[2]):
-            quantity = min(quantity, equity * params[2] / 100.0 / price)
-        return _whole_shares(quantity)
-    annual_vol_pct = value * math.sqrt(periods_per_year) * 100.0
-    if not np.isfinite(annual_vol_pct) or annual_vol_pct <= 0:
-        return 0.0
-    weight = min(params[0] / annual_vol_pct, params[2] / 100.0)
-    return _whole_shares(equity * weight * abs(strength) / price)
+def _commission(terms: np.ndarray, quantity: float, price: float) -> float:
+    """costs.fee."""
+    size = abs(quantity)
+    charge = size * price * terms[0] + size * terms[1] + terms[2]
+    return min(max(charge, terms[3]), terms[4])
 
 
 @njit(cache=True, error_model="numpy")
-def _commission(kind: int, params: np.ndarray, quantity: float, price: float) -> float:
-    if kind == COMMISSION_PERCENTAGE:
-        return max(abs(quantity) * price * params[0] / 100.0, params[1])
-    if kind == COMMISSION_PER_SHARE:
-        fee = max(abs(quantity) * params[0], params[1])
-        return fee if np.isnan(params[2]) else min(fee, params[2])
-    if kind == COMMISSION_FIXED:
-        return params[0]
-    return 0.0
-
-
-@njit(cache=True, error_model="numpy")
-def _veto(all_kinds: np.ndarray, all_first: np.ndarray, all_second: np.ndarray, p: int, count: int, quantity: float,
-          price: float, equity: float, gross_after: float, drawdown: float, daily_loss: float) -> int:
-    """Index of the first limit that vetoes, or -1 (same order and arithmetic as limits.py)."""
-    for i in range(count):
-        kind, first, second = all_kinds[p, i], all_first[p, i], all_second[p, i]
-        if kind == LIMIT_MAX_POSITION:
-            size = abs(quantity)
-            if not np.isnan(first) and size > first:
-                return i
-            pct = size * price / equity * 100.0 if equity > 0 else np.inf
-            if not np.isnan(second) and pct > second:
-                return i
-        elif kind == LIMIT_GROSS:
-            pct = gross_after / equity * 100.0 if equity > 0 else np.inf
-            if pct > first:
-                return i
-        elif kind == LIMIT_DRAWDOWN:
-            if drawdown >= first:
-                return i
-        elif daily_loss >= first:
-            return i
-    return -1
+def _first_breach(p: int, check_limit: np.ndarray, check_measure: np.ndarray, check_threshold: np.ndarray,
+                  check_inclusive: np.ndarray, check_count: np.ndarray, resulting: float, price: float,
+                  equity: float, gross_after: float, drawdown: float, daily_loss: float) -> int:
+    """The index of the first limit with a breached check, or NO_VETO (limits.ExposureCheck.measures)."""
+    quantity = abs(resulting)
+    position_pct = quantity * price / equity * 100.0 if equity > 0 else np.inf
+    gross_pct = gross_after / equity * 100.0 if equity > 0 else np.inf
+    for i in range(check_count[p]):
+        measure = check_measure[p, i]
+        if measure == QUANTITY:
+            value = quantity
+        elif measure == POSITION_PCT:
+            value = position_pct
+        elif measure == GROSS_PCT:
+            value = gross_pct
+        elif measure == DRAWDOWN_PCT:
+            value = drawdown
+        elif measure == DAILY_LOSS_PCT:
+            value = daily_loss
+        else:
+            value = np.nan
+        threshold = check_threshold[p, i]
+        if (value >= threshold) if check_inclusive[p, i] else (value > threshold):
+            return check_limit[p, i]
+    return NO_VETO
 
 
 @njit(cache=True, error_model="numpy")
@@ -145,57 +129,74 @@ def _apply_fill(quantity: np.ndarray, average: np.ndarray, p: int, j: int, fill_
 
 
 @njit(cache=True, error_model="numpy")
-def _fill_orders(orders: np.ndarray, n_orders: int, t: int, prices: np.ndarray, slippage_bps: float,
-                 commission_kind: int, commission_params: np.ndarray, cash: np.ndarray, quantity: np.ndarray,
-                 average: np.ndarray, pending: np.ndarray, portfolio_lane: np.ndarray, acc: np.ndarray,
-                 record: bool, fills: np.ndarray, n_fills: int):
-    """Fills the buffered orders at `prices[t]` in the order they were placed (engine.py)."""
-    for o in range(n_orders):
-        p, j, fill_quantity = int(orders[o, 1]), int(orders[o, 3]), orders[o, 4]
-        side = 1 if fill_quantity > 0 else -1
-        market = prices[t, j]
-        price = market * (1.0 + side * slippage_bps / 10_000.0)
-        commission = _commission(commission_kind, commission_params, fill_quantity, price)
-        cash[p] -= fill_quantity * price + commission
-        realized = _apply_fill(quantity, average, p, j, fill_quantity, price)
-        pending[p, j] -= fill_quantity
-        lane = portfolio_lane[p]
-        acc[lane, A_FILLS] += 1
-        if realized != 0:
-            observe_trade(acc, lane, realized)
-        if record:
-            fills = _grow(fills, n_fills)
-            _store(fills, n_fills, (orders[o, 0], float(t), float(p), orders[o, 2], float(j), fill_quantity, price,
-                                    commission, abs(fill_quantity) * abs(price - market), realized, orders[o, 5]))
-            n_fills += 1
+def _fill(order_id: float, p: int, k: float, j: int, fill_quantity: float, regime: float, bits: float, t: int,
+          market: float, slippage_bps: float, commission_terms: np.ndarray, cash: np.ndarray,
+          quantity: np.ndarray, average: np.ndarray, portfolio_lane: np.ndarray, acc: np.ndarray, record: bool,
+          fills: np.ndarray, n_fills: int) -> tuple:
+    """One fill at `market` with adverse slippage and commission (engine.py and portfolio.on_fill)."""
+    side = 1 if fill_quantity > 0 else -1
+    price = market * (1.0 + side * slippage_bps / 10_000.0)
+    commission = _commission(commission_terms, fill_quantity, price)
+    held = quantity[p, j]
+    closing = held != 0 and _sign(fill_quantity) != _sign(held)
+    cash[p] -= fill_quantity * price + commission
+    realized = _apply_fill(quantity, average, p, j, fill_quantity, price)
+    lane = portfolio_lane[p]
+    acc[lane, A_FILLS] += 1
+    if closing:
+        observe_trade(acc, lane, realized)
+    if record:
+        fills = _grow(fills, n_fills)
+        slippage_cost = abs(fill_quantity) * abs(price - market)
+        _store(fills, n_fills, (order_id, float(t), float(p), k, float(j), fill_quantity, price, commission,
+                                slippage_cost, realized, regime, bits, 1.0 if closing else 0.0))
+        n_fills += 1
     return fills, n_fills
 
 
 @njit(cache=True, error_model="numpy")
-def simulate(open_: np.ndarray, close: np.ndarray, day: np.ndarray, signals: np.ndarray,
-             slot_portfolio: np.ndarray, slot_symbol: np.ndarray, slot_regime: np.ndarray,
-             capital: np.ndarray, allow_short: np.ndarray, sizer_kind: np.ndarray, sizer_params: np.ndarray,
-             sizer_value: np.ndarray, sizer_row: np.ndarray, limit_kind: np.ndarray, limit_first: np.ndarray,
-             limit_second: np.ndarray,
-             limit_count: np.ndarray, same_bar_close: bool, slippage_bps: float, commission_kind: int,
-             commission_params: np.ndarray, periods_per_year: float, record: bool, portfolio_lane: np.ndarray,
-             total_curve: np.ndarray, total_exposed: np.ndarray):
-    """The bar loop of engine.py + risk.py + portfolio.py over (slots, bars) signals.
+def _fill_orders(orders: np.ndarray, n_orders: int, t: int, prices: np.ndarray, slippage_bps: float,
+                 commission_terms: np.ndarray, cash: np.ndarray, quantity: np.ndarray, average: np.ndarray,
+                 pending: np.ndarray, portfolio_lane: np.ndarray, acc: np.ndarray, record: bool,
+                 fills: np.ndarray, n_fills: int) -> tuple:
+    """Fills the buffered orders at `prices[t]` in the order they were placed (engine.py)."""
+    for o in range(n_orders):
+        p, j, fill_quantity = int(orders[o, _PORTFOLIO]), int(orders[o, _SYMBOL]), orders[o, _QUANTITY]
+        fills, n_fills = _fill(orders[o, _ID], p, orders[o, _TARGET], j, fill_quantity, orders[o, _REGIME],
+                               orders[o, _BITS], t, prices[t, j], slippage_bps, commission_terms, cash, quantity,
+                               average, portfolio_lane, acc, record, fills, n_fills)
+        pending[p, j] -= fill_quantity
+    return fills, n_fills
 
-    A slot is one (portfolio, strategy, symbol) signal column, in the order the event engine
-    dispatches them. Portfolios belong to lanes (`portfolio_lane`): independent backtests run side
-    by side, which lets the processor overlap their work (the batch entry point runs several
-    parameter sets at once this way). Always returns one metrics accumulator per lane for the lane's
-    total equity (metric_kernels), built in `total_curve` and `total_exposed` (lanes, bars), buffers
-    the caller may reuse; with `record` also the equity and cash curves (bars, portfolios), exposure
-    flags, fills and rejects. The number of orders left unfilled at the end comes too.
+
+@njit(cache=True, error_model="numpy")
+def simulate(open_: np.ndarray, close: np.ndarray, day: np.ndarray, targets: np.ndarray, target_bits: np.ndarray,
+             target_portfolio: np.ndarray, target_symbol: np.ndarray, regimes: np.ndarray,
+             portfolio_classifier: np.ndarray, capital: np.ndarray, allow_short: np.ndarray, leverage: np.ndarray,
+             threshold_pct: np.ndarray, sizer_scale: np.ndarray, scale_row: np.ndarray, sizer_cap: np.ndarray,
+             cap_row: np.ndarray, sizer_fixed: np.ndarray, check_limit: np.ndarray, check_measure: np.ndarray,
+             check_threshold: np.ndarray, check_inclusive: np.ndarray, check_count: np.ndarray,
+             same_bar_close: bool, close_at_end: bool, slippage_bps: float, commission_terms: np.ndarray,
+             record: bool, portfolio_lane: np.ndarray, total_curve: np.ndarray, total_exposed: np.ndarray) -> tuple:
+    """The bar loop of engine.py + risk.py + portfolio.py over (targets, bars) aggregated targets.
+
+    A target row is one (portfolio, symbol): the signed strength its aggregator gave per bar and the
+    bits of the strategies behind it, in the order the event engine decides them. Portfolios belong
+    to lanes (`portfolio_lane`): independent backtests run side by side, which lets the processor
+    overlap their work (the batch entry point runs several parameter sets at once this way). Always
+    returns one metrics accumulator per lane for the lane's total equity (metric_kernels), built in
+    `total_curve` and `total_exposed` (lanes, bars), buffers the caller may reuse; with `record` also
+    the equity and cash curves (bars, portfolios), exposure flags, fills and rejects. The number of
+    orders left unfilled at the end and the final positions and average prices come too.
     """
     n_bars, n_symbols = close.shape
-    n_portfolios, n_slots = capital.shape[0], signals.shape[0]
+    n_portfolios, n_targets = capital.shape[0], targets.shape[0]
     cash = capital.copy()
     quantity = np.zeros((n_portfolios, n_symbols))
     average = np.zeros((n_portfolios, n_symbols))
     pending = np.zeros((n_portfolios, n_symbols))
+    entry_regime = np.full((n_portfolios, n_symbols), -1.0)  # attribution of the open position
+    entry_bits = np.zeros((n_portfolios, n_symbols))
     high_water = capital.copy()
     day_start = capital.copy()
     last_equity = capital.copy()
@@ -204,7 +205,7 @@ def simulate(open_: np.ndarray, close: np.ndarray, day: np.ndarray, signals: np.
     equity_curve = np.empty((kept, n_portfolios))
     cash_curve = np.empty((kept, n_portfolios))
     exposed = np.zeros((kept, n_portfolios), dtype=np.bool_)
-    orders = np.empty((2 * n_slots + 1, 6))  # order_id, portfolio, slot, symbol, quantity, regime
+    orders = np.empty((2 * n_targets + 1, 7))
     n_orders, next_order_id = 0, 0
     fills = np.empty((1024 if record else 0, len(FILL_FIELDS)))
     rejects = np.empty((256 if record else 0, len(REJECT_FIELDS)))
@@ -215,9 +216,8 @@ def simulate(open_: np.ndarray, close: np.ndarray, day: np.ndarray, signals: np.
     lane_exposed = np.zeros(n_lanes, dtype=np.bool_)
     for t in range(n_bars):
         if not same_bar_close and n_orders:
-            fills, n_fills = _fill_orders(orders, n_orders, t, open_, slippage_bps, commission_kind,
-                                          commission_params, cash, quantity, average, pending, portfolio_lane, acc,
-                                          record, fills, n_fills)
+            fills, n_fills = _fill_orders(orders, n_orders, t, open_, slippage_bps, commission_terms, cash,
+                                          quantity, average, pending, portfolio_lane, acc, record, fills, n_fills)
             n_orders = 0
         new_day = t > 0 and day[t] != day[t - 1]
         for p in range(n_portfolios):
@@ -225,57 +225,83 @@ def simulate(open_: np.ndarray, close: np.ndarray, day: np.ndarray, signals: np.
                 day_start[p] = last_equity[p]
             equity_now[p] = _equity(cash, quantity, p, close, t)
             high_water[p] = max(high_water[p], equity_now[p])
-        for k in range(n_slots):
-            value = signals[k, t]
-            if np.isnan(value):
-                continue
-            p, j = slot_portfolio[k], slot_symbol[k]
+        for k in range(n_targets):
+            value = targets[k, t]
+            p, j = target_portfolio[k], target_symbol[k]
             direction = _sign(value)
             if direction < 0 and not allow_short[p]:
                 direction = 0
             current = quantity[p, j] + pending[p, j]
-            if direction != 0 and current != 0 and _sign(current) == direction:
-                continue
-            if current != 0 and (direction == 0 or _sign(current) != direction):
+            if current != 0 and direction != _sign(current):
                 _store(orders, n_orders, (float(next_order_id), float(p), float(k), float(j), -current,
-                                          slot_regime[k, t]))
+                                          entry_regime[p, j], entry_bits[p, j]))
                 pending[p, j] += -current
                 n_orders += 1
                 next_order_id += 1
-            if direction == 0:
+                current = 0.0
+            if direction == 0 or (current != 0 and np.isnan(threshold_pct[p])):
                 continue
-            equity = equity_now[p]
-            price = close[t, j]
-            size = _size(sizer_kind[p], sizer_params, p, equity, price, abs(value),
-                         sizer_value[sizer_row[p], t, j], periods_per_year)
+            equity, price = equity_now[p], close[t, j]
+            per_equity = sizer_scale[scale_row[p], t, j] if scale_row[p] >= 0 else 0.0
+            cap = sizer_cap[cap_row[p], t, j] if cap_row[p] >= 0 else np.inf
+            size = _shares(equity, value, per_equity, cap, sizer_fixed[p])
             resulting = direction * size
-            gross, drawdown, daily_loss, code = 0.0, 0.0, 0.0, SIZER_REJECT
+            order = resulting - current
+            if current != 0:  # resize an open position toward the target, past the threshold only
+                if size == 0 or not abs(order) > threshold_pct[p] / 100.0 * size:
+                    continue
+                if size <= abs(current):  # reducing: always passes
+                    _store(orders, n_orders, (float(next_order_id), float(p), float(k), float(j), order,
+                                              entry_regime[p, j], entry_bits[p, j]))
+                    pending[p, j] += order
+                    n_orders += 1
+                    next_order_id += 1
+                    continue
+            gross, drawdown, daily_loss, committed, code = 0.0, 0.0, 0.0, 0.0, SIZER_REJECT
             if size != 0:
                 for other in range(n_symbols):
                     if other != j:
                         gross += abs((quantity[p, other] + pending[p, other]) * close[t, other])
+                    committed += pending[p, other] * close[t, other]
                 gross = gross + abs(resulting * price)
                 drawdown = max(0.0, (high_water[p] - equity) / high_water[p] * 100.0)
                 daily_loss = max(0.0, (day_start[p] - equity) / day_start[p] * 100.0)
-                code = _veto(limit_kind, limit_first, limit_second, p, limit_count[p], resulting, price, equity,
-                             gross, drawdown, daily_loss)
-            if size != 0 and code == -1:
-                _store(orders, n_orders, (float(next_order_id), float(p), float(k), float(j), resulting,
-                                          slot_regime[k, t]))
-                pending[p, j] += resulting
+                code = _first_breach(p, check_limit, check_measure, check_threshold, check_inclusive, check_count,
+                                     resulting, price, equity, gross, drawdown, daily_loss)
+            cash_after = cash[p] - committed - order * price
+            if code == NO_VETO:
+                if np.isnan(leverage[p]):
+                    if cash_after < 0:
+                        code = CASH_REJECT
+                elif (gross / equity if equity > 0 else np.inf) > leverage[p]:
+                    code = LEVERAGE_REJECT
+            if code == NO_VETO:
+                regime = float(regimes[portfolio_classifier[p], t]) if current == 0 else entry_regime[p, j]
+                bits = target_bits[k, t] if current == 0 else entry_bits[p, j]
+                _store(orders, n_orders, (float(next_order_id), float(p), float(k), float(j), order, regime, bits))
+                pending[p, j] += order
                 n_orders += 1
                 next_order_id += 1
+                entry_regime[p, j], entry_bits[p, j] = regime, bits
             elif record:
                 rejects = _grow(rejects, n_rejects)
                 _store(rejects, n_rejects, (float(t), float(p), float(k), float(j), resulting, float(code), price,
-                                            equity, gross, drawdown, daily_loss))
+                                            equity, gross, drawdown, daily_loss, target_bits[k, t], cash_after))
                 n_rejects += 1
         filled_at_close = same_bar_close and n_orders > 0
         if filled_at_close:
-            fills, n_fills = _fill_orders(orders, n_orders, t, close, slippage_bps, commission_kind,
-                                          commission_params, cash, quantity, average, pending, portfolio_lane, acc,
-                                          record, fills, n_fills)
+            fills, n_fills = _fill_orders(orders, n_orders, t, close, slippage_bps, commission_terms, cash,
+                                          quantity, average, pending, portfolio_lane, acc, record, fills, n_fills)
             n_orders = 0
+        if close_at_end and t == n_bars - 1:  # liquidate at the last close, with costs
+            for p in range(n_portfolios):
+                for j in range(n_symbols):
+                    if quantity[p, j] != 0:
+                        fills, n_fills = _fill(float(next_order_id), p, -1.0, j, -quantity[p, j], entry_regime[p, j],
+                                               entry_bits[p, j], t, close[t, j], slippage_bps, commission_terms,
+                                               cash, quantity, average, portfolio_lane, acc, record, fills, n_fills)
+                        next_order_id += 1
+                        filled_at_close = True
         for lane in range(n_lanes):
             lane_total[lane], lane_exposed[lane] = 0.0, False
         for p in range(n_portfolios):
@@ -299,4 +325,5 @@ def simulate(open_: np.ndarray, close: np.ndarray, day: np.ndarray, signals: np.
             total_exposed[lane, t] = lane_exposed[lane]
     for lane in range(n_lanes):
         observe_curve(acc, lane, total_curve[lane], total_exposed[lane])
-    return equity_curve, cash_curve, exposed, fills[:n_fills], rejects[:n_rejects], n_orders, acc
+    return (equity_curve, cash_curve, exposed, fills[:n_fills], rejects[:n_rejects], n_orders, acc, quantity,
+            average)

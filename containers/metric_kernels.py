@@ -51,8 +51,8 @@ def observe_curve(acc: np.ndarray, lane: int, equity: np.ndarray, exposed: np.nd
 
 @njit(cache=True, error_model="numpy")
 def observe_trade(acc: np.ndarray, lane: int, realized_pnl: float) -> None:
-    """A closing fill's realized P&L into lane `lane` of (lanes, slots) accumulators (fills that realize
-    nothing are not trades)."""
+    """A closing fill's realized P&L into lane `lane` of (lanes, slots) accumulators: every fill that reduces
+    a position is a trade; a positive P&L is a win, a negative one a loss, zero neither."""
     if realized_pnl > 0:
         acc[lane, A_WINS] += realized_pnl
         acc[lane, A_N_WINS] += 1

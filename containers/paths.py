@@ -8,14 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from containers.components.classifiers import CLASSIFIER_PARAMS
-from containers.components.sizers import AtrSizer, FixedSizer, PercentageSizer, VolatilitySizer
-from containers.components.strategies import STRATEGY_PARAMS
+from containers.components.classifiers import CLASSIFIERS
+from containers.components.sizers import SIZERS
+from containers.components.strategies import STRATEGIES
 from containers.config import BacktestConfig
 from containers.errors import ConfigError
 from containers.strict import did_you_mean
-
-SIZERS = {"fixed": FixedSizer, "percentage": PercentageSizer, "atr": AtrSizer, "volatility": VolatilitySizer}
 
 
 def _locate(payload: dict[str, Any], path: str) -> tuple[dict[str, Any], str, type]:
@@ -34,10 +32,10 @@ def _locate(payload: dict[str, Any], path: str) -> tuple[dict[str, Any], str, ty
                               f"(strategies: {', '.join(strategies)}; or 'sizer')"
                               f"{did_you_mean(parts[1], [*strategies, 'sizer'])}")
         strategy = strategies[parts[1]]
-        return strategy.setdefault("params", {}), parts[2], STRATEGY_PARAMS[strategy["type"]]
+        return strategy.setdefault("params", {}), parts[2], STRATEGIES[strategy["type"]]
     if head in classifiers and len(parts) == 2:
         classifier = classifiers[head]
-        return classifier.setdefault("params", {}), parts[1], CLASSIFIER_PARAMS[classifier["type"]]
+        return classifier.setdefault("params", {}), parts[1], CLASSIFIERS[classifier["type"]]
     names = [*portfolios, *classifiers]
     raise ConfigError(f"path '{path}' names nothing: use <portfolio>.<strategy>.<param>, <portfolio>.sizer.<field> "
                       f"or <classifier>.<param> (portfolios: {', '.join(portfolios)}; classifiers: "
@@ -47,7 +45,7 @@ def _locate(payload: dict[str, Any], path: str) -> tuple[dict[str, Any], str, ty
 def check_path(config: BacktestConfig, path: str) -> None:
     """A ConfigError naming the path when it does not name a parameter of the config."""
     _, key, model = _locate(config.model_dump(mode="json"), path)
-    fields = [name for name in model.model_fields if name not in ("type", "labels")]
+    fields = [info.alias or name for name, info in model.model_fields.items() if name != "type"]
     if key not in fields:
         raise ConfigError(f"path '{path}': '{key}' is not a parameter here (parameters: {', '.join(fields)})"
                           f"{did_you_mean(key, fields)}")

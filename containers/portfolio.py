@@ -40,6 +40,7 @@ class Portfolio:
         self.realized_pnl = 0.0
         self.commission_paid = 0.0
         self.realized_by_order: dict[int, float] = {}
+        self.closing_orders: set[int] = set()  # fills that reduced a position: the trades
         self.marks = np.full(len(symbols), np.nan)
         self.high_water_mark = capital
         self.day_start_equity = capital
@@ -87,6 +88,9 @@ class Portfolio:
         if fill.portfolio != self.name:  # only ever this container's own fills reach its bus
             raise RuntimeError(f"portfolio {self.name} received a fill of {fill.portfolio}")
         j = self._symbol_index[fill.symbol]
+        held = float(self.quantity[j])
+        if held != 0 and math.copysign(1, fill.quantity) != math.copysign(1, held):
+            self.closing_orders.add(fill.order_id)
         self.cash -= fill.quantity * fill.price + fill.commission
         self.commission_paid += fill.commission
         self.quantity[j], self.average_price[j], realized = apply_fill_to_position(

@@ -12,23 +12,24 @@ from containers.results import BacktestResult
 REGIME_COLUMNS = ("classifier", "regime", "bars", "return_pct", "sharpe_ratio", "num_trades", "win_rate_pct")
 
 
-def regime_rows(total_equity: np.ndarray, codes: np.ndarray, names: list[str], labels: list[tuple[str, ...]],
+def regime_rows(classifier_equity: np.ndarray, codes: np.ndarray, names: list[str], labels: list[tuple[str, ...]],
                 trade_classifier: np.ndarray, trade_code: np.ndarray, trade_pnl: np.ndarray,
                 periods_per_year: float) -> list[dict[str, object]]:
     """One row per (classifier, regime) from plain arrays.
 
+    `classifier_equity` is (bars, classifiers): the summed equity of each classifier's own portfolios;
     `codes` is (bars, classifiers) with -1 for unknown. The return of bar t-1 → t counts for the regime
-    in force at t-1, when the position was decided. Trades are closing fills (non-zero realized P&L)
-    of the classifier's own portfolios, by the regime their order was placed in.
+    in force at t-1, when the position was decided. Trades are the closing fills of the classifier's
+    own portfolios, each with the regime its position was opened in.
     """
-    returns = total_equity[1:] / total_equity[:-1] - 1.0
-    closing = trade_pnl != 0
     rows = []
     for c, name in enumerate(names):
+        equity = classifier_equity[:, c]
+        returns = equity[1:] / equity[:-1] - 1.0
         held_under = codes[:-1, c]
         for code, regime in enumerate(("unknown", *labels[c]), start=-1):
             chosen = returns[held_under == code]
-            pnl = trade_pnl[closing & (trade_classifier == c) & (trade_code == code)]
+            pnl = trade_pnl[(trade_classifier == c) & (trade_code == code)]
             std = float(np.std(chosen, ddof=1)) if len(chosen) > 1 else 0.0
             rows.append({
                 "classifier": name, "regime": regime, "bars": int((codes[:, c] == code).sum()),
@@ -48,9 +49,12 @@ def regime_metrics(result: BacktestResult, config: BacktestConfig,
         np.array([-1 if label == "unknown" else labels[c].index(label) for label in result.regimes[name]])
         for c, name in enumerate(names)])
     owner = {book.name: c for c, classifier in enumerate(config.classifiers) for book in classifier.portfolios}
-    trades = result.trades
+    equity = np.zeros((len(result.equity), len(names)))
+    for book, c in owner.items():  # each classifier's portfolios, added left to right as the fast engine does
+        equity[:, c] += result.equity[book].to_numpy()
+    trades = result.trades[result.trades["closing"]]
     trade_classifier = trades["portfolio"].map(owner).to_numpy(dtype=np.int64)
     trade_code = np.array([-1 if regime == "unknown" else labels[c].index(regime)
                            for c, regime in zip(trade_classifier, trades["regime"], strict=True)], dtype=np.int64)
-    return regime_rows(result.equity["total"].to_numpy(), codes, names, labels, trade_classifier, trade_code,
+    return regime_rows(equity, codes, names, labels, trade_classifier, trade_code,
                        trades["realized_pnl"].to_numpy(), periods_per_year)

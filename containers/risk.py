@@ -1,97 +1,180 @@
-"""RiskManager: turns one portfolio's signals into orders (sizing, limits) or vetoes with a reason."""
+"""RiskManager: one portfolio's standing signals → aggregated targets → orders (sizing, limits) or vetoes.
+
+Per bar, once its strategies have signalled (`decide`), for each symbol the portfolio trades:
+the aggregator's target (aggregation.py) against the position. A flat target, or one in the other
+direction, closes the position (closing orders always pass); a target where the position is flat
+opens one, sized and checked against every limit and against cash (or `leverage`); an open position
+in the target's direction is resized only under `rebalance: threshold_pct`, when |target - position|
+exceeds that share of the target (increases face the limits, reductions pass). Pending orders count,
+so nothing is sent twice. kernels.simulate is the same decisions, compiled.
+
+Attribution: an opening order carries the regime in force and the strategies behind the target; every
+later order on that position (resize, close) carries the same, so a closing trade is credited to the
+regime and strategies of its entry.
+"""
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections import defaultdict
 
+import numpy as np
+
+from containers.aggregation import contributor_names, weight_table
 from containers.bus import ScopedEventBus
-from containers.components.limits import ExposureCheck
+from containers.components.classifiers import UNKNOWN
+from containers.components.limits import ExposureCheck, breached
 from containers.components.rules import Input
+from containers.components.sizers import shares
 from containers.config import PortfolioConfig
-from containers.events import Fill, Order, Reject, Signal
+from containers.events import Classification, Fill, Order, Reject, Signal
 from containers.hub import IndicatorHub
 from containers.portfolio import Portfolio
 
+SIZER_REASON = "sizer: the target sizes to 0 shares"
+
+
+def cash_reason(symbol: str, quantity: float, price: float, cash_after: float) -> str:
+    return (f"cash: {quantity:g} {symbol} at {price:.2f} would leave cash at {cash_after:.2f} < 0; "
+            "set the portfolio's leverage to allow borrowing")
+
+
+def leverage_reason(gross: float, equity: float, leverage: float | None) -> str:
+    ratio = gross / equity if equity > 0 else math.inf
+    return f"leverage: gross exposure would be {ratio:.2f}x equity > {leverage:g}x"
+
+
+def _sign(value: float) -> int:
+    return 1 if value > 0 else (-1 if value < 0 else 0)
+
 
 class RiskManager:
-    """Signal → target position → orders. Reducing orders always pass; adding ones face every limit.
+    """Targets → orders for one portfolio; see the module docstring for the rules."""
 
-    A signal in the direction the position already has changes nothing (no resizing); the opposite
-    direction closes the position and opens the new one as two orders, so a veto of the new side
-    still lets the old side close. Pending (unfilled) orders count, so no order is sent twice.
-    """
-
-    def __init__(self, config: PortfolioConfig, portfolio: Portfolio, hub: IndicatorHub,
-                 bus: ScopedEventBus, order_ids: itertools.count, periods_per_year: float) -> None:
+    def __init__(self, config: PortfolioConfig, portfolio: Portfolio, hub: IndicatorHub, bus: ScopedEventBus,
+                 order_ids: itertools.count, periods_per_year: np.ndarray, labels: tuple[str, ...]) -> None:
         self.config = config
         self.portfolio = portfolio
         self.hub = hub
         self.bus = bus
         self.order_ids = order_ids
-        self.periods_per_year = periods_per_year
+        self.periods_per_year = periods_per_year  # per bar, known at that bar
+        self.labels = labels
+        self.names = [strategy.name for strategy in config.strategies]
+        self.strategy_index = {name: s for s, name in enumerate(self.names)}
+        self.allowed = [None if strategy.regimes is None else set(strategy.regimes) for strategy in config.strategies]
+        symbols = portfolio.symbols
+        traded = {symbol for strategy in config.strategies for symbol in strategy.symbols or symbols}
+        self.columns = [j for j, symbol in enumerate(symbols) if symbol in traded]
+        self.weights = weight_table(config.strategies, labels, config.weights)
+        self.standing = np.full((len(self.names), len(symbols)), np.nan)  # (strategies, symbols)
+        self.regime, self.regime_code = UNKNOWN, -1
+        self.entry: dict[int, tuple[str, float]] = {}  # symbol → (regime, contributor bits) of its position
         self.sizer_inputs: dict[str, Input] = config.sizer.inputs()
-        self.pending: defaultdict[str, float] = defaultdict(float)
+        self.pending = np.zeros(len(symbols))
         self.rejects: list[Reject] = []
+        bus.subscribe(Classification, self.on_classification)
         bus.subscribe(Signal, self.on_signal)
         bus.subscribe(Fill, self.on_fill)
 
-    def projected(self, symbol: str) -> float:
-        return self.portfolio.position(symbol) + self.pending[symbol]
-
-    def on_fill(self, fill: Fill) -> None:
-        self.pending[fill.symbol] -= fill.quantity
+    def on_classification(self, event: Classification) -> None:
+        self.regime = event.regime
+        self.regime_code = -1 if event.regime == UNKNOWN else self.labels.index(event.regime)
 
     def on_signal(self, signal: Signal) -> None:
-        direction = signal.direction if (signal.direction >= 0 or self.config.allow_short) else 0
-        current = self.projected(signal.symbol)
-        if direction != 0 and current != 0 and math.copysign(1, current) == direction:
+        j = self.portfolio.symbols.index(signal.symbol)
+        self.standing[self.strategy_index[signal.strategy], j] = signal.direction * signal.strength
+
+    def on_fill(self, fill: Fill) -> None:
+        self.pending[self.portfolio.symbols.index(fill.symbol)] -= fill.quantity
+
+    def projected(self, j: int) -> float:
+        return float(self.portfolio.quantity[j] + self.pending[j])
+
+    def decide(self, t: int) -> None:
+        """The bar's targets, once every strategy has signalled, and the orders they call for."""
+        for s, allowed in enumerate(self.allowed):
+            if allowed is not None and self.regime not in allowed:
+                self.standing[s] = np.nan  # outside its regimes a strategy abstains, and forgets its signal
+        values = np.ascontiguousarray(self.standing[:, self.columns])
+        codes = np.full(len(self.columns), self.regime_code, dtype=np.int64)
+        targets, bits = self.config.aggregation.targets(values, self.weights, codes)
+        for c, j in enumerate(self.columns):
+            self._act(t, j, float(targets[c]), float(bits[c]))
+
+    def _act(self, t: int, j: int, value: float, bits: float) -> None:
+        direction = _sign(value)
+        if direction < 0 and not self.config.allow_short:
+            direction = 0
+        current = self.projected(j)
+        if current != 0 and direction != _sign(current):
+            self._send(t, j, -current, *self.entry[j])
+            current = 0.0
+        threshold = self.config.rebalance.pct if self.config.rebalance.type == "threshold_pct" else None
+        if direction == 0 or (current != 0 and threshold is None):
             return
-        if current != 0 and (direction == 0 or math.copysign(1, current) != direction):
-            self._send(signal, -current)
-        if direction == 0:
-            return
-        quantity = self._size(signal)
-        if quantity == 0:
-            self._reject(signal, 0.0, "sizer: the signal sizes to 0 shares")
-            return
-        reason = self._veto(signal, direction * quantity)
+        size = self._size(t, j, value)
+        resulting = direction * size
+        order = resulting - current
+        if current != 0:  # resize toward the target, past the threshold only
+            if size == 0 or not abs(order) > threshold / 100.0 * size:
+                return
+            if size <= abs(current):  # reducing: always passes
+                self._send(t, j, order, *self.entry[j])
+                return
+        reason = SIZER_REASON if size == 0 else self._veto(t, j, resulting, order)
         if reason is None:
-            self._send(signal, direction * quantity)
+            attribution = (self.regime, bits) if current == 0 else self.entry[j]
+            self._send(t, j, order, *attribution)
+            self.entry[j] = attribution
         else:
-            self._reject(signal, direction * quantity, reason)
+            self._reject(t, j, 0.0 if size == 0 else resulting, bits, reason)
 
-    def _symbol(self, symbol: str) -> int:
-        return self.portfolio.symbols.index(symbol)
+    def _size(self, t: int, j: int, strength: float) -> float:
+        price = float(self.hub.arrays["close"][t, j])
+        now = self.hub.values_at(self.sizer_inputs, j, t)
+        per_equity, cap, fixed = self.config.sizer.terms(now, price, float(self.periods_per_year[t]))
+        return shares(self.portfolio.equity(), strength, float(per_equity),
+                      math.inf if cap is None else float(cap), fixed)
 
-    def _size(self, signal: Signal) -> float:
-        j = self._symbol(signal.symbol)
-        price = float(self.hub.arrays["close"][signal.bar_index, j])
-        now = self.hub.values_at(self.sizer_inputs, j, signal.bar_index)
-        return self.config.sizer.size(self.portfolio.equity(), price, signal.strength, now, self.periods_per_year)
-
-    def _veto(self, signal: Signal, resulting: float) -> str | None:
-        close = self.hub.arrays["close"][signal.bar_index]
-        gross = sum(abs(self.projected(symbol) * close[j]) for j, symbol in enumerate(self.portfolio.symbols)
-                    if symbol != signal.symbol)
-        price = float(close[self._symbol(signal.symbol)])
-        check = ExposureCheck(
-            symbol=signal.symbol, price=price, resulting_quantity=resulting, equity=self.portfolio.equity(),
-            gross_exposure_after=float(gross + abs(resulting * price)),
-            drawdown_pct=self.portfolio.drawdown_pct(), daily_loss_pct=self.portfolio.daily_loss_pct())
+    def _veto(self, t: int, j: int, resulting: float, order: float) -> str | None:
+        """The first limit's reason, then cash (or leverage), for an order adding exposure; None passes."""
+        close = self.hub.arrays["close"][t]
+        gross, committed = 0.0, 0.0
+        for other in range(len(close)):
+            if other != j:
+                gross += abs(self.projected(other) * close[other])
+            committed += self.pending[other] * close[other]
+        price, equity = float(close[j]), self.portfolio.equity()
+        gross = float(gross + abs(resulting * price))
+        check = ExposureCheck(symbol=self.portfolio.symbols[j], price=price, resulting_quantity=resulting,
+                              equity=equity, gross_exposure_after=gross, drawdown_pct=self.portfolio.drawdown_pct(),
+                              daily_loss_pct=self.portfolio.daily_loss_pct())
+        measures = check.measures()
         for limit in self.config.limits:
-            reason = limit.veto(check)
-            if reason is not None:
-                return reason
+            if any(breached(measures[c.measure], c.threshold, c.inclusive) for c in limit.checks()):
+                return limit.reason(check)
+        if self.config.leverage is None:
+            cash_after = float(self.portfolio.cash - committed - order * price)
+            if cash_after < 0:
+                return cash_reason(check.symbol, resulting, price, cash_after)
+        elif (gross / equity if equity > 0 else math.inf) > self.config.leverage:
+            return leverage_reason(gross, equity, self.config.leverage)
         return None
 
-    def _send(self, signal: Signal, quantity: float) -> None:
-        self.pending[signal.symbol] += quantity
-        self.bus.escalate(Order(next(self.order_ids), signal.bar_index, self.portfolio.name, signal.strategy,
-                                signal.symbol, quantity, signal.regime))
+    def liquidate(self, t: int) -> None:
+        """Closes every open position at this bar's close (close_at_end), credited to its entry."""
+        for j, held in enumerate(self.portfolio.quantity.tolist()):
+            if held != 0:
+                self._send(t, j, -held, *self.entry[j], liquidation=True)
 
-    def _reject(self, signal: Signal, quantity: float, reason: str) -> None:
-        reject = Reject(signal.bar_index, self.portfolio.name, signal.strategy, signal.symbol, quantity, reason)
+    def _send(self, t: int, j: int, quantity: float, regime: str, bits: float, liquidation: bool = False) -> None:
+        self.pending[j] += quantity
+        self.bus.escalate(Order(next(self.order_ids), t, self.portfolio.name, contributor_names(bits, self.names),
+                                self.portfolio.symbols[j], quantity, regime, liquidation))
+
+    def _reject(self, t: int, j: int, quantity: float, bits: float, reason: str) -> None:
+        reject = Reject(t, self.portfolio.name, contributor_names(bits, self.names), self.portfolio.symbols[j],
+                        quantity, reason)
         self.rejects.append(reject)
         self.bus.publish(reject)

@@ -18,7 +18,7 @@ def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
 class StrictModel(BaseModel):
     """Frozen, no extra keys: an unknown key is an error that names the closest known key."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", serialize_by_alias=True)
 
     @model_validator(mode="before")
     @classmethod

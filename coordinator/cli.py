@@ -101,8 +101,6 @@ def backtest(
 def _backtest(experiment: ExperimentConfig, config: Path, out: str | None, engine: EngineChoice | None) -> None:
     directory = run_directory(experiment.name, out, experiment.output.dir, config.parent)
     run = run_backtest_workflow(experiment, config, directory, engine.value if engine else None)
-    if run.result.fallback:
-        errors.print(f"note: {run.result.fallback}", markup=False)
     console.print(_metrics_table(f"{experiment.name}: {run.data.n_bars} bars", run.result.metrics.to_dict()))
     console.print(f"{len(run.result.trades)} fills, {len(run.result.rejects)} vetoed signals "
                   f"({run.result.engine} engine); results in {directory}", markup=False)

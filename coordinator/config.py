@@ -8,8 +8,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
-from containers.components.classifiers import CLASSIFIER_PARAMS
-from containers.components.strategies import STRATEGY_PARAMS
+from containers.aggregation import AGGREGATORS
+from containers.components.classifiers import CLASSIFIERS
+from containers.components.costs import COMMISSIONS
+from containers.components.limits import LIMITS
+from containers.components.sizers import SIZERS
+from containers.components.strategies import STRATEGIES
 from containers.config import BacktestConfig, Name
 from containers.errors import ConfigError
 from containers.paths import check_path
@@ -18,9 +22,9 @@ from coordinator.sweep_config import SweepConfig
 from search.space import Constraint
 
 # Discriminator tags pydantic puts in an error's location; the user never typed them there.
-_UNION_TAGS = {*STRATEGY_PARAMS, *CLASSIFIER_PARAMS, "fixed", "percentage", "atr", "volatility", "max_position",
-               "max_gross_exposure", "max_drawdown", "daily_loss", "per_share", "none"}
-_UNION_FIELDS = {"sizer", "commission"}
+_UNION_TAGS = {*STRATEGIES, *CLASSIFIERS, *SIZERS, *LIMITS, *COMMISSIONS, *AGGREGATORS, "on_direction_change",
+               "threshold_pct"}
+_UNION_FIELDS = {"sizer", "commission", "aggregation", "rebalance"}
 
 
 class OutputConfig(StrictModel):

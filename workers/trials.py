@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from containers.config import BacktestConfig
 from containers.event_run import run_event
 from containers.factory import periods_per_year
-from containers.fast import FastModel, fast_unsupported
+from containers.fast import FastModel
 from containers.hub import IndicatorHub
 from containers.metrics import METRIC_NAMES
 from containers.paths import with_params
@@ -34,7 +34,7 @@ def evaluate_trial(base: BacktestConfig, number: int, params: dict[str, Any], hu
                            "metrics": None, "regimes": None}
     try:
         config = with_params(base, params)
-        if engine == "fast" and fast_unsupported(config) is None:
+        if engine == "fast":
             values, regimes = FastModel(config, hub.data, hub).summary()
             result["metrics"] = dict(zip(METRIC_NAMES, map(float, values), strict=True))
             result["regimes"] = regimes

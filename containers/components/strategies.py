@@ -14,15 +14,22 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from containers.components.rules import Input, Inputs, Value, indicator, price, valid, when
+from containers.registry import Registry
 from containers.strict import StrictModel
 
+STRATEGIES: Registry[StrictModel] = Registry("strategy")
 
+
+@STRATEGIES.register("ma_crossover")
 class MACrossover(StrictModel):
-    """Long while the fast average is above the slow one, short while below."""
+    """`state`: long while the fast average is above the slow one, short while below.
+    `cross`: a signal only on the bar where the fast average crosses the slow one (the previous bar on
+    the other side, strictly, as backtesting.py's `crossover`), so a position opens at the first cross."""
 
     fast: int = Field(default=10, ge=1)
     slow: int = Field(default=30, ge=2)
     average: Literal["sma", "ema"] = "sma"
+    signal_mode: Literal["state", "cross"] = Field(default="state", alias="signal")
 
     @model_validator(mode="after")
     def _fast_below_slow(self) -> MACrossover:
@@ -35,9 +42,14 @@ class MACrossover(StrictModel):
 
     def signal(self, now: Inputs, prev: Inputs) -> Value:
         fast, slow = now["fast"], now["slow"]
-        return np.where(fast > slow, 1.0, np.where(fast < slow, -1.0, np.nan))
+        if self.signal_mode == "state":
+            return np.where(fast > slow, 1.0, np.where(fast < slow, -1.0, np.nan))
+        was_fast, was_slow = prev["fast"], prev["slow"]
+        return np.where((fast > slow) & (was_fast < was_slow), 1.0,
+                        np.where((fast < slow) & (was_fast > was_slow), -1.0, np.nan))
 
 
+@STRATEGIES.register("momentum")
 class Momentum(StrictModel):
     """Rate of change beyond a threshold, guarded by RSI; strength grows with the move."""
 
@@ -58,6 +70,7 @@ class Momentum(StrictModel):
         return np.where(up, strength, np.where(down, -strength, np.nan))
 
 
+@STRATEGIES.register("mean_reversion")
 class MeanReversion(StrictModel):
     """Long below the lower Bollinger band, short above the upper; flat once back near the mean."""
 
@@ -82,6 +95,7 @@ class MeanReversion(StrictModel):
         return when(valid(mid, upper, lower), rule)
 
 
+@STRATEGIES.register("breakout")
 class Breakout(StrictModel):
     """Long when the close breaks above the previous bar's Donchian high, short below its low."""
 
@@ -99,6 +113,7 @@ class Breakout(StrictModel):
         return np.where(close > upper, 1.0, np.where(close < lower, -1.0, np.nan))
 
 
+@STRATEGIES.register("trend_following")
 class TrendFollowing(StrictModel):
     """Moving-average direction, traded only while ADX says there is a trend; flat otherwise."""
 
@@ -124,12 +139,3 @@ class TrendFollowing(StrictModel):
         fast, slow, strength = now["fast"], now["slow"], now["adx"]
         direction = np.where(fast > slow, 1.0, np.where(fast < slow, -1.0, np.nan))
         return when(valid(fast, slow, strength), np.where(strength < self.adx_threshold, 0.0, direction))
-
-
-STRATEGY_PARAMS: dict[str, type[StrictModel]] = {
-    "ma_crossover": MACrossover,
-    "momentum": Momentum,
-    "mean_reversion": MeanReversion,
-    "breakout": Breakout,
-    "trend_following": TrendFollowing,
-}

@@ -59,8 +59,26 @@ class MarketData:
         return digest.hexdigest()
 
     def periods_per_year(self) -> float:
-        """Bars per year implied by the median spacing of the timestamps (365.25-day years)."""
-        if self.n_bars < 2:
-            return 252.0
-        spacing = np.median(np.diff(self.timestamps).astype("timedelta64[ns]").astype(np.float64))
-        return 365.25 * 86400e9 / spacing
+        """Bars per year of the whole run: (bars - 1) / the years between the first and last timestamp.
+
+        For reporting only (metrics); what decides a trade reads `periods_per_year_so_far` instead.
+        """
+        return float(periods_per_year_so_far(self.timestamps)[-1]) if self.n_bars > 1 else DEFAULT_PERIODS_PER_YEAR
+
+    def periods_per_year_so_far(self) -> np.ndarray:
+        return periods_per_year_so_far(self.timestamps)
+
+
+DEFAULT_PERIODS_PER_YEAR = 252.0  # a single bar spans no time; nothing is annualized from it anyway
+_NS_PER_YEAR = 365.25 * 86400e9
+
+
+def periods_per_year_so_far(timestamps: np.ndarray) -> np.ndarray:
+    """Per bar t, the bars-per-year estimate from bars <= t: t / years from the first bar to bar t
+    (NaN at bar 0, where no time has passed)."""
+    elapsed = (timestamps - timestamps[0]).astype("timedelta64[ns]").astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        estimate = np.arange(len(timestamps), dtype=np.float64) / (elapsed / _NS_PER_YEAR)
+    estimate[:1] = np.nan
+    estimate.setflags(write=False)
+    return estimate

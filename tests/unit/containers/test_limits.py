@@ -59,4 +59,5 @@ def test_daily_loss_counts_from_the_previous_days_close(engine: str) -> None:
     assert intraday.rejects["reason"].iloc[0] == "daily_loss: down 36.90% today >= 5%"
     daily = _crash_run({"type": "daily_loss", "max_pct": 5}, "D", engine)  # bar 3's day started at 631
     assert daily.rejects.empty
-    assert list(daily.trades["quantity"]) == [9, -9, 10]  # re-entry: 631 / 61 = 10.3 → 10 shares
+    # re-entry: 631 / 61 = 10.3 → 10 shares, sold at the last close (close_at_end)
+    assert list(daily.trades["quantity"]) == [9, -9, 10, -10]

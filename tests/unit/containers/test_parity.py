@@ -1,4 +1,9 @@
-"""The fast engine equals the event engine on random configs: identical trades, equity within 1e-9."""
+"""The fast engine equals the event engine on random configs: identical trades, equity within 1e-9.
+
+The configs draw 1 to 4 strategies per portfolio, every aggregator, per-regime weight maps, both
+rebalance rules, cash-only and leveraged portfolios, every sizer, limit and cost model, both fill
+rules and close_at_end on and off; a guard test checks they really exercise all of it.
+"""
 
 import random
 from typing import Any
@@ -7,7 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from containers.components.classifiers import CLASSIFIER_PARAMS
+from containers.aggregation import AGGREGATORS
+from containers.components.classifiers import CLASSIFIERS
 from containers.config import BacktestConfig
 from containers.data.config import SyntheticData
 from containers.data.synthetic import generate_synthetic
@@ -23,7 +29,8 @@ def _strategy(rng: random.Random, name: str, symbols: tuple[str, ...], labels: t
     kind = rng.choice(["ma_crossover", "momentum", "mean_reversion", "breakout", "trend_following"])
     fast = rng.randint(2, 15)
     params = {
-        "ma_crossover": {"fast": fast, "slow": fast + rng.randint(1, 30), "average": rng.choice(["sma", "ema"])},
+        "ma_crossover": {"fast": fast, "slow": fast + rng.randint(1, 30), "average": rng.choice(["sma", "ema"]),
+                         "signal": rng.choice(["state", "cross"])},
         "momentum": {"lookback": rng.randint(2, 30), "threshold": rng.choice([0.002, 0.01, 0.03]),
                      "rsi_period": rng.randint(3, 20)},
         "mean_reversion": {"period": rng.randint(5, 40), "num_std": rng.choice([1.0, 1.5, 2.0]),
@@ -31,7 +38,8 @@ def _strategy(rng: random.Random, name: str, symbols: tuple[str, ...], labels: t
         "breakout": {"period": rng.randint(3, 40)},
         "trend_following": {"fast": fast, "slow": fast + rng.randint(1, 30), "adx_threshold": rng.choice([15, 25])},
     }[kind]
-    strategy: dict[str, Any] = {"name": name, "type": kind, "params": params}
+    strategy: dict[str, Any] = {"name": name, "type": kind, "params": params,
+                                "weight": rng.choice([1.0, 1.0, 0.5, 2.0, 0.0])}
     if rng.random() < 0.5:
         strategy["symbols"] = rng.sample(symbols, rng.randint(1, len(symbols)))
     if rng.random() < 0.3:
@@ -58,6 +66,24 @@ def _limits(rng: random.Random) -> list[dict[str, Any]]:
     return rng.sample(pool, rng.randint(0, len(pool)))
 
 
+def _book(rng: random.Random, name: str, symbols: tuple[str, ...], labels: tuple[str, ...]) -> dict[str, Any]:
+    strategies = [_strategy(rng, f"s{i}", symbols, labels) for i in range(rng.randint(1, 4))]
+    book: dict[str, Any] = {
+        "name": name, "capital": rng.choice([10_000, 250_000, 1_000_000]), "sizer": _sizer(rng),
+        "limits": _limits(rng), "allow_short": rng.random() < 0.7,
+        "leverage": rng.choice([None, None, 1.0, 1.5, 3.0]),
+        "aggregation": {"type": rng.choice(list(AGGREGATORS)), "min_agreement": rng.choice([0.0, 0.0, 0.6]),
+                        "min_signals": rng.choice([1, 1, 2])},
+        "rebalance": rng.choice([{"type": "on_direction_change"}, {"type": "threshold_pct", "pct": 2},
+                                 {"type": "threshold_pct", "pct": 20}]),
+        "strategies": strategies}
+    if rng.random() < 0.35:
+        regimes = rng.sample(("unknown", *labels), rng.randint(1, len(labels)))
+        book["weights"] = {regime: {s["name"]: rng.choice([0.0, 0.3, 1.0]) for s in strategies
+                                    if rng.random() < 0.8} for regime in regimes}
+    return book
+
+
 def random_config(seed: int) -> tuple[BacktestConfig, int]:
     rng = random.Random(seed)
     n_symbols = rng.choice([1, 2, 3])
@@ -65,19 +91,17 @@ def random_config(seed: int) -> tuple[BacktestConfig, int]:
     classifiers = []
     for c in range(rng.choice([1, 1, 2])):
         kind = rng.choice(["volatility", "trend", "none"])
-        labels = CLASSIFIER_PARAMS[kind].labels
+        labels = CLASSIFIERS[kind].labels
         params = {"volatility": {"fast": rng.randint(3, 15), "slow": rng.randint(20, 60)},
                   "trend": {"fast": rng.randint(3, 15), "slow": rng.randint(20, 60)}, "none": {}}[kind]
-        portfolios = [{"name": f"p{c}{k}", "capital": rng.choice([10_000, 250_000, 1_000_000]),
-                       "sizer": _sizer(rng), "limits": _limits(rng), "allow_short": rng.random() < 0.7,
-                       "strategies": [_strategy(rng, f"s{i}", symbols, labels) for i in range(rng.randint(1, 3))]}
-                      for k in range(rng.randint(1, 2))]
+        portfolios = [_book(rng, f"p{c}{k}", symbols, labels) for k in range(rng.randint(1, 2))]
         classifiers.append({"name": f"c{c}", "type": kind, "params": params, "portfolios": portfolios})
     commission = rng.choice([{"type": "none"}, {"type": "percentage", "rate_pct": 0.1, "min": 1.0},
                              {"type": "per_share", "rate": 0.005, "min": 1.0, "max": 5.0},
                              {"type": "fixed", "amount": 2.0}])
     execution = {"fill_at": rng.choice(["next_open", "next_open", "same_bar_close"]),
-                 "slippage_bps": rng.choice([0, 1, 10]), "commission": commission}
+                 "slippage_bps": rng.choice([0, 1, 10]), "commission": commission,
+                 "close_at_end": rng.random() < 0.7}
     config = BacktestConfig.model_validate({"data": {"synthetic": {"symbols": list(symbols)}},
                                             "execution": execution, "classifiers": classifiers})
     return config, n_symbols
@@ -96,29 +120,53 @@ def test_fast_engine_equals_event_engine(seed: int) -> None:
     pd.testing.assert_frame_equal(event.rejects, fast.rejects)
     pd.testing.assert_frame_equal(event.regimes, fast.regimes)
     pd.testing.assert_series_equal(event.metrics, fast.metrics, check_exact=False, rtol=1e-9)
+    pd.testing.assert_frame_equal(event.open_positions, fast.open_positions, check_exact=False, rtol=1e-9)
     assert event.unfilled_orders == fast.unfilled_orders
 
 
+def _resizes(trades: pd.DataFrame) -> int:
+    """Fills that add to an open position in its own direction (only threshold rebalancing makes them)."""
+    count = 0
+    for _, fills in trades.groupby(["portfolio", "symbol"]):
+        held = fills["quantity"].cumsum().shift(fill_value=0.0)
+        count += int(((held != 0) & (np.sign(held) == np.sign(fills["quantity"]))).sum())
+    return count
+
+
 def test_the_random_configs_exercise_every_feature() -> None:
-    """Guards the parity suite itself: its configs really trade, veto, short and use every component."""
-    seen: dict[str, set] = {"sizer": set(), "limit": set(), "fill_at": set(), "reason": set(), "short": set()}
-    trades = 0
+    """Guards the parity suite itself: its configs really trade, veto, short, combine several strategies
+    and use every component, aggregator and rule."""
+    seen: dict[str, set] = {"sizer": set(), "limit": set(), "fill_at": set(), "reason": set(), "short": set(),
+                            "aggregator": set(), "rebalance": set(), "close_at_end": set()}
+    trades = resizes = shared_entries = weight_maps = open_at_end = 0
     for seed in range(60):
         config, n_symbols = random_config(seed)
         result = run_fast(config, DATA[n_symbols])
         trades += len(result.trades)
+        resizes += _resizes(result.trades)
+        shared_entries += int(result.trades["strategy"].str.contains("+", regex=False).sum())
+        open_at_end += len(result.open_positions)
         seen["fill_at"].add(config.execution.fill_at)
+        seen["close_at_end"].add(config.execution.close_at_end)
         seen["reason"].update(reason.split(":")[0] for reason in result.rejects["reason"])
         seen["short"].add(bool((result.trades["quantity"] < 0).any()))
         for classifier in config.classifiers:
             for book in classifier.portfolios:
                 seen["sizer"].add(book.sizer.type)
                 seen["limit"].update(limit.type for limit in book.limits)
+                seen["aggregator"].add(book.aggregation.type)
+                seen["rebalance"].add(book.rebalance.type)
+                weight_maps += book.weights is not None
     assert trades > 3000
     assert seen["sizer"] == {"fixed", "percentage", "atr", "volatility"}
     assert seen["limit"] == {"max_position", "max_gross_exposure", "max_drawdown", "daily_loss"}
     assert seen["fill_at"] == {"next_open", "same_bar_close"}
-    assert {"max_position", "max_gross_exposure", "max_drawdown", "daily_loss", "sizer"} <= seen["reason"]
+    assert seen["aggregator"] == set(AGGREGATORS)
+    assert seen["rebalance"] == {"on_direction_change", "threshold_pct"}
+    assert seen["close_at_end"] == {True, False}
+    assert {"max_position", "max_gross_exposure", "max_drawdown", "daily_loss", "sizer", "cash",
+            "leverage"} <= seen["reason"]
+    assert resizes > 20 and shared_entries > 20 and weight_maps > 10 and open_at_end > 5
 
 
 def test_batch_gives_each_parameter_set_exactly_its_single_run() -> None:
