@@ -29,14 +29,14 @@ MAX_STRATEGIES = 52  # contributors are kept as bits of a float64 (exact up to 2
 
 
 @njit(cache=True, error_model="numpy")
-def hold(raw: np.ndarray, active: np.ndarray) -> np.ndarray:
-    """Standing signal per bar: the last non-NaN rule value since the strategy last became active.
+def hold(raw: np.ndarray, active: np.ndarray, standing: np.ndarray) -> np.ndarray:
+    """Standing signal per bar, into `standing`: the last non-NaN rule value since the strategy last
+    became active.
 
     `raw` is the rule's value per bar (NaN = nothing new), `active` whether the bar is inside the
     strategy's regimes. Outside them the result is NaN (abstain), and a return to them starts with
     no standing signal: an entry needs a signal given inside the regime.
     """
-    standing = np.empty(raw.shape[0])
     current = np.nan
     for t in range(raw.shape[0]):
         if not active[t]:
@@ -47,7 +47,7 @@ def hold(raw: np.ndarray, active: np.ndarray) -> np.ndarray:
     return standing
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _tally(values: np.ndarray, weights: np.ndarray, row: int, column: int) -> tuple:
     """Sums over the contributing strategies of one column, in strategy order.
 
@@ -68,12 +68,12 @@ def _tally(values: np.ndarray, weights: np.ndarray, row: int, column: int) -> tu
             buy += value * weight
             up += weight
             n_up += 1
-            up_bits += 2.0 ** s
+            up_bits += float(1 << s)
         elif value < 0.0:
             sell += -value * weight
             down += weight
             n_down += 1
-            down_bits += 2.0 ** s
+            down_bits += float(1 << s)
         else:
             flat += weight
     return count, total, buy, sell, up, down, flat, n_up, n_down, up_bits, down_bits, first
@@ -89,7 +89,7 @@ def combine_weighted(values: np.ndarray, weights: np.ndarray, codes: np.ndarray,
         if count == 0 or count < min_signals or buy == sell:
             continue
         win, side, winners = (buy, 1.0, up_bits) if buy > sell else (sell, -1.0, down_bits)
-        if win / (buy + sell) >= min_agreement:
+        if min_agreement == 0.0 or win / (buy + sell) >= min_agreement:  # agreement > 0 always passes 0
             target[c], bits[c] = side * (win / total), winners
 
 
@@ -103,7 +103,7 @@ def combine_weighted_average(values: np.ndarray, weights: np.ndarray, codes: np.
         if count == 0 or count < min_signals or buy == sell:
             continue
         win, winners = (buy, up_bits) if buy > sell else (sell, down_bits)
-        if win / (buy + sell) >= min_agreement:
+        if min_agreement == 0.0 or win / (buy + sell) >= min_agreement:
             target[c], bits[c] = (buy - sell) / total, winners
 
 
@@ -123,7 +123,7 @@ def combine_majority_vote(values: np.ndarray, weights: np.ndarray, codes: np.nda
             win, side, winners = down, -1.0, down_bits
         else:
             continue
-        if win / (up + down) >= min_agreement:
+        if min_agreement == 0.0 or win / (up + down) >= min_agreement:
             target[c], bits[c] = side * (win / total), winners
 
 
@@ -154,7 +154,7 @@ def combine_first(values: np.ndarray, weights: np.ndarray, codes: np.ndarray, mi
             continue
         value = values[first, c]
         if value != 0.0:
-            target[c], bits[c] = value, 2.0 ** first
+            target[c], bits[c] = value, float(1 << first)
 
 
 class Aggregation(StrictModel):
@@ -164,10 +164,11 @@ class Aggregation(StrictModel):
     min_signals: int = Field(default=1, ge=1, le=MAX_STRATEGIES)
     combine: ClassVar[Callable[..., None]]
 
-    def targets(self, values: np.ndarray, weights: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(target, contributor bits) per column of `values` (strategies, columns); `codes` are the
-        regime codes of the columns (-1 = unknown), selecting rows `codes + 1` of `weights`."""
-        target, bits = np.empty(values.shape[1]), np.empty(values.shape[1])
+    def targets(self, values: np.ndarray, weights: np.ndarray, codes: np.ndarray,
+                out: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(target, contributor bits) per column of `values` (strategies, columns), into `out` if given;
+        `codes` are the regime codes of the columns (-1 = unknown), selecting rows `codes + 1` of `weights`."""
+        target, bits = out if out is not None else (np.empty(values.shape[1]), np.empty(values.shape[1]))
         type(self).combine(values, weights, codes, self.min_agreement, self.min_signals, target, bits)
         return target, bits
 

@@ -76,6 +76,7 @@ class FastModel:
         self.regimes = np.column_stack([self._regime_codes(c) for c in config.classifiers])  # (bars, classifiers)
         self.weights = [weight_table(book.strategies, self.labels[self.book_classifier[p]], book.weights)
                         for p, book in enumerate(self.books)]
+        self._everywhere = np.ones(data.n_bars, dtype=np.bool_)
         self.standing: dict[Slot, np.ndarray] = {}
         for p, book in enumerate(self.books):
             for s, strategy in enumerate(book.strategies):
@@ -84,9 +85,10 @@ class FastModel:
                     self.standing[slot] = self.standing_signal(slot, strategy.params)
         self.targets = [Target(p, j) for p in range(len(self.books)) for j in range(data.n_symbols)
                         if any(slot.portfolio == p and slot.symbol == j for slot in self.standing)]
+        self.target_row = {(target.portfolio, target.symbol): k for k, target in enumerate(self.targets)}
         columns = [self.target_column(target, self.standing) for target in self.targets]
         self.target_values = np.vstack([value for value, _ in columns])  # (targets, bars)
-        self.target_bits = np.vstack([bits for _, bits in columns])
+        self.target_bits = np.vstack([bits for _, bits in columns])  # the strategies behind each target
         self._static = self._kernel_arrays()
         self._by_lanes: dict[int, dict[str, Any]] = {}
 
@@ -97,67 +99,63 @@ class FastModel:
         codes = rule.regime(self.hub.columns(inputs, j), self.hub.columns(inputs, j, lag=1))
         return np.broadcast_to(np.asarray(codes, dtype=np.int64), (self.data.n_bars,))
 
-    def standing_signal(self, slot: Slot, params: Any) -> np.ndarray:
-        """The strategy's rule over the slot's column, held between signals and NaN outside its regimes."""
+    def standing_signal(self, slot: Slot, params: Any, out: np.ndarray | None = None) -> np.ndarray:
+        """The strategy's rule over the slot's column, held between signals and NaN outside its regimes
+        (into `out` if given)."""
         inputs = params.inputs()
         self.hub.ensure(plan(inputs.values()))
         now, prev = self.hub.columns(inputs, slot.symbol), self.hub.columns(inputs, slot.symbol, lag=1)
         raw = np.broadcast_to(np.asarray(params.signal(now, prev), dtype=np.float64), (self.data.n_bars,))
         regimes = self.books[slot.portfolio].strategies[slot.strategy].regimes
         if regimes is None:
-            active = np.ones(self.data.n_bars, dtype=np.bool_)
+            active = self._everywhere
         else:
             labels = self.labels[self.book_classifier[slot.portfolio]]
             active = np.isin(self.regimes[:, self.book_classifier[slot.portfolio]],
                              [labels.index(regime) for regime in regimes])
-        return hold(np.ascontiguousarray(raw), active)
+        return hold(np.ascontiguousarray(raw), active, np.empty(self.data.n_bars) if out is None else out)
 
-    def target_column(self, target: Target, standing: Mapping[Slot, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """(signed strength, contributor bits) per bar: the portfolio's aggregator over its strategies."""
+    def target_column(self, target: Target, standing: Mapping[Slot, np.ndarray],
+                      out: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(signed strength, contributor bits) per bar: the portfolio's aggregator over its strategies
+        (into `out` if given)."""
         book = self.books[target.portfolio]
-        values = np.full((len(book.strategies), self.data.n_bars), np.nan)
-        for s in range(len(book.strategies)):
-            column = standing.get(Slot(target.portfolio, s, target.symbol))
-            if column is not None:
-                values[s] = column
+        columns = [standing.get(Slot(target.portfolio, s, target.symbol)) for s in range(len(book.strategies))]
+        if len(columns) == 1 and columns[0] is not None:
+            values = columns[0][None, :]
+        else:
+            values = np.full((len(columns), self.data.n_bars), np.nan)
+            for s, column in enumerate(columns):
+                if column is not None:
+                    values[s] = column
         codes = np.ascontiguousarray(self.regimes[:, self.book_classifier[target.portfolio]])
-        return book.aggregation.targets(values, self.weights[target.portfolio], codes)
+        return book.aggregation.targets(values, self.weights[target.portfolio], codes, out)
 
     def _kernel_arrays(self) -> dict[str, Any]:
         data, books, execution = self.data, self.books, self.config.execution
-        scale_rows, cap_rows, scales, caps, fixed = [], [], [], [], []
         yearly = sizing_periods_per_year(self.config, data)
-        for book in books:
-            per_equity, cap, shares = self._sizer_terms(book, yearly)
-            fixed.append(shares)
-            scale_rows.append(-1 if per_equity is None else len(scales))
-            cap_rows.append(-1 if cap is None else len(caps))
-            scales.extend([per_equity] if per_equity is not None else [])
-            caps.extend([cap] if cap is not None else [])
+        sizing = [self._sizer_terms(book, yearly) for book in books]
+        weights, weight_rows, weight_const = _term_arrays([terms[0] for terms in sizing])
+        maxima, max_rows, max_const = _term_arrays([terms[1] for terms in sizing])
         checks = [[(i, *check) for i, limit in enumerate(book.limits) for check in limit.checks()] for book in books]
         width = max([len(rows) for rows in checks] + [1])
         table = np.full((len(books), width, 4), -1.0)
         for p, rows in enumerate(checks):
             for i, row in enumerate(rows):
                 table[p, i] = row
-        shape = (data.n_bars, data.n_symbols)
         return {
             "open_": np.ascontiguousarray(data.open), "close": np.ascontiguousarray(data.close),
             "day": data.timestamps.astype("datetime64[D]").astype(np.int64),
             "target_portfolio": np.array([target.portfolio for target in self.targets], dtype=np.int64),
             "target_symbol": np.array([target.symbol for target in self.targets], dtype=np.int64),
-            "regimes": np.ascontiguousarray(self.regimes.T, dtype=np.float64),
-            "portfolio_classifier": np.array(self.book_classifier, dtype=np.int64),
             "capital": np.array([book.capital for book in books], dtype=np.float64),
             "allow_short": np.array([book.allow_short for book in books], dtype=np.bool_),
             "leverage": np.array([NAN if book.leverage is None else book.leverage for book in books]),
             "threshold_pct": np.array([book.rebalance.pct if book.rebalance.type == "threshold_pct" else NAN
                                        for book in books]),
-            "sizer_scale": np.stack(scales) if scales else np.zeros((1, *shape)),
-            "scale_row": np.array(scale_rows, dtype=np.int64),
-            "sizer_cap": np.stack(caps) if caps else np.zeros((1, *shape)),
-            "cap_row": np.array(cap_rows, dtype=np.int64),
-            "sizer_fixed": np.array(fixed, dtype=np.float64),
+            "weight_const": weight_const, "weight_row": weight_rows, "sizer_weight": weights,
+            "max_const": max_const, "max_row": max_rows, "sizer_max": maxima,
+            "sizer_fixed": np.array([terms[2] for terms in sizing], dtype=np.float64),
             "check_limit": table[:, :, 0].astype(np.int64), "check_measure": table[:, :, 1].astype(np.int64),
             "check_threshold": np.ascontiguousarray(table[:, :, 2]), "check_inclusive": table[:, :, 3] > 0,
             "check_count": np.array([len(rows) for rows in checks], dtype=np.int64),
@@ -170,25 +168,20 @@ class FastModel:
             "total_exposed": np.empty((1, data.n_bars), dtype=np.bool_),
         }
 
-    def _sizer_terms(self, book: PortfolioConfig, yearly: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None,
-                                                                              float]:
-        """A portfolio's sizer terms over whole columns: (bars, symbols) per-equity and cap arrays (None when
-        zero everywhere / no cap) and the fixed shares."""
+    def _sizer_terms(self, book: PortfolioConfig, yearly: np.ndarray) -> tuple[float | np.ndarray,
+                                                                              float | np.ndarray, float]:
+        """A portfolio's sizer terms over whole columns: weight and max weight, each a number when it is
+        the same everywhere or a (bars, symbols) array, and the fixed shares."""
         sizer, data = book.sizer, self.data
         inputs = sizer.inputs()
-        scale, cap = np.empty((data.n_bars, data.n_symbols)), np.empty((data.n_bars, data.n_symbols))
-        zero_scale, no_cap, fixed = True, True, 0.0
-        for j in range(data.n_symbols):
-            per_equity, cap_per_equity, fixed = sizer.terms(self.hub.columns(inputs, j), data.close[:, j], yearly)
-            zero_scale = zero_scale and np.ndim(per_equity) == 0 and per_equity == 0
-            no_cap = no_cap and cap_per_equity is None
-            scale[:, j] = per_equity
-            cap[:, j] = np.inf if cap_per_equity is None else cap_per_equity
-        return (None if zero_scale else scale), (None if no_cap else cap), float(fixed)
+        terms = [sizer.terms(self.hub.columns(inputs, j), data.close[:, j], yearly) for j in range(data.n_symbols)]
+        return (_constant_or_columns([weight for weight, _, _ in terms], data.n_bars),
+                _constant_or_columns([np.inf if cap is None else cap for _, cap, _ in terms], data.n_bars),
+                float(terms[0].fixed))
 
-    def simulate(self, values: np.ndarray, bits: np.ndarray, record: bool, lanes: int = 1) -> tuple:
+    def simulate(self, values: np.ndarray, record: bool, lanes: int = 1) -> tuple:
         """The kernel over targets (targets x lanes, bars); lane l's targets are rows l*K .. (l+1)*K-1."""
-        return simulate(targets=values, target_bits=bits, record=record, **self._lane_arrays(lanes))
+        return simulate(targets=values, record=record, **self._lane_arrays(lanes))
 
     def _lane_arrays(self, lanes: int) -> dict[str, Any]:
         """The kernel's arrays for `lanes` copies of the hierarchy side by side (cached per lane count)."""
@@ -197,8 +190,8 @@ class FastModel:
         if lanes not in self._by_lanes:
             one, n_books = self._static, len(self.books)
             arrays = dict(one)
-            for key in ("capital", "allow_short", "leverage", "threshold_pct", "scale_row", "cap_row", "sizer_fixed",
-                        "check_count", "target_symbol", "portfolio_classifier"):
+            for key in ("capital", "allow_short", "leverage", "threshold_pct", "weight_const", "weight_row",
+                        "max_const", "max_row", "sizer_fixed", "check_count", "target_symbol"):
                 arrays[key] = np.tile(one[key], lanes)
             for key in ("check_limit", "check_measure", "check_threshold", "check_inclusive"):
                 arrays[key] = np.tile(one[key], (lanes, 1))
@@ -211,7 +204,7 @@ class FastModel:
         return self._by_lanes[lanes]
 
     def _record(self) -> tuple:
-        return self.simulate(self.target_values, self.target_bits, record=True)
+        return self.simulate(self.target_values, record=True)
 
     def run(self) -> BacktestResult:
         equity, _, exposed, fills, rejects, unfilled, _, quantity, average = self._record()
@@ -228,12 +221,12 @@ class FastModel:
         What a sweep trial needs, without building the pandas frames of `run`.
         """
         equity, _, _, fills, _, _, accumulators, _, _ = self._record()
-        closing = fills[:, FILL["closing"]] > 0
-        trade_book = fills[closing, FILL["portfolio"]].astype(np.int64)
-        rows = regime_rows(
-            self._classifier_equity(equity), self.regimes, [c.name for c in self.config.classifiers], self.labels,
-            np.array(self.book_classifier, dtype=np.int64)[trade_book], fills[closing, FILL["regime"]].astype(np.int64),
-            fills[closing, FILL["realized_pnl"]], self.periods_per_year)
+        closing = fills[fills[:, FILL["closing"]] > 0]
+        classifier = np.array(self.book_classifier, dtype=np.int64)[closing[:, FILL["portfolio"]].astype(np.int64)]
+        entry_regime = self.regimes[closing[:, FILL["entry_bar"]].astype(np.int64), classifier]
+        names = [c.name for c in self.config.classifiers]
+        rows = regime_rows(self._classifier_equity(equity), self.regimes, names, self.labels, classifier,
+                           entry_regime, closing[:, FILL["realized_pnl"]], self.periods_per_year)
         return finish(accumulators[0], self.periods_per_year), rows
 
     def _classifier_equity(self, equity: np.ndarray) -> np.ndarray:
@@ -243,28 +236,32 @@ class FastModel:
             total[:, c] += equity[:, p]
         return total
 
-    def _label(self, p: int, code: float) -> str:
+    def _label(self, p: int, bar: int) -> str:
+        code = self.regimes[bar, self.book_classifier[p]]
         return UNKNOWN if code < 0 else self.labels[self.book_classifier[p]][int(code)]
 
-    def _names(self, p: int, bits: float) -> str:
+    def _names(self, p: int, j: int, bar: int) -> str:
+        """The strategies behind portfolio p's target for symbol j at a bar."""
+        bits = self.target_bits[self.target_row[(p, j)], bar]
         return contributor_names(bits, [strategy.name for strategy in self.books[p].strategies])
 
     def _trades(self, fills: np.ndarray) -> pd.DataFrame:
         rows = []
         for row in fills:
-            p, bar, quantity = int(row[FILL["portfolio"]]), int(row[FILL["bar_index"]]), row[FILL["quantity"]]
+            p, j, bar = int(row[FILL["portfolio"]]), int(row[FILL["symbol"]]), int(row[FILL["bar_index"]])
+            quantity, entry = row[FILL["quantity"]], int(row[FILL["entry_bar"]])
             rows.append((int(row[FILL["order_id"]]), bar, self.data.timestamps[bar], self.books[p].name,
-                         self._names(p, row[FILL["contributors"]]), self.data.symbols[int(row[FILL["symbol"]])],
-                         "buy" if quantity > 0 else "sell", quantity, row[FILL["price"]], row[FILL["commission"]],
-                         row[FILL["slippage_cost"]], row[FILL["realized_pnl"]], bool(row[FILL["closing"]]),
-                         self._label(p, row[FILL["regime"]])))
+                         self._names(p, j, entry), self.data.symbols[j], "buy" if quantity > 0 else "sell", quantity,
+                         row[FILL["price"]], row[FILL["commission"]], row[FILL["slippage_cost"]],
+                         row[FILL["realized_pnl"]], bool(row[FILL["closing"]]), self._label(p, entry)))
         return trades_frame(rows)
 
     def _rejects(self, rejects: np.ndarray) -> pd.DataFrame:
         rows = []
         for row in rejects:
             p, bar, code = int(row[REJECT["portfolio"]]), int(row[REJECT["bar_index"]]), int(row[REJECT["code"]])
-            book, symbol = self.books[p], self.data.symbols[int(row[REJECT["symbol"]])]
+            j = int(row[REJECT["symbol"]])
+            book, symbol = self.books[p], self.data.symbols[j]
             quantity, price = row[REJECT["quantity"]], row[REJECT["price"]]
             if code == SIZER_REJECT:
                 quantity, reason = 0.0, SIZER_REASON
@@ -277,8 +274,7 @@ class FastModel:
                                       row[REJECT["gross_exposure_after"]], row[REJECT["drawdown_pct"]],
                                       row[REJECT["daily_loss_pct"]])
                 reason = book.limits[code].reason(check)
-            rows.append((bar, self.data.timestamps[bar], book.name, self._names(p, row[REJECT["contributors"]]),
-                         symbol, quantity, reason))
+            rows.append((bar, self.data.timestamps[bar], book.name, self._names(p, j, bar), symbol, quantity, reason))
         return rejects_frame(rows)
 
     def _open_positions(self, quantity: np.ndarray, average: np.ndarray) -> pd.DataFrame:
@@ -286,6 +282,25 @@ class FastModel:
         return open_positions_frame([
             (book.name, self.data.symbols[j], quantity[p, j], average[p, j], close[j])
             for p, book in enumerate(self.books) for j in range(self.data.n_symbols) if quantity[p, j] != 0])
+
+
+def _constant_or_columns(per_symbol: list[Any], n_bars: int) -> float | np.ndarray:
+    """One number when every symbol's term is the same number, else the (bars, symbols) array."""
+    if all(np.ndim(term) == 0 for term in per_symbol) and len({float(term) for term in per_symbol}) == 1:
+        return float(per_symbol[0])
+    return np.column_stack([np.broadcast_to(np.asarray(term, dtype=np.float64), (n_bars,)) for term in per_symbol])
+
+
+def _term_arrays(terms: list[float | np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(stacked columns, row per portfolio or -1, constant per portfolio) for the kernel."""
+    columns = [term for term in terms if not isinstance(term, float)]
+    rows, k = [], 0
+    for term in terms:
+        rows.append(-1 if isinstance(term, float) else k)
+        k += not isinstance(term, float)
+    constants = [term if isinstance(term, float) else np.nan for term in terms]
+    stacked = np.stack(columns) if columns else np.zeros((1, 1, 1))
+    return stacked, np.array(rows, dtype=np.int64), np.array(constants, dtype=np.float64)
 
 
 def run_fast(config: BacktestConfig, data: MarketData, hub: IndicatorHub | None = None) -> BacktestResult:
@@ -314,20 +329,24 @@ def run_batch(config: BacktestConfig, data: MarketData, portfolio: str, strategy
                and any(slot.symbol == target.symbol for slot in slots)]
     n_targets = len(model.targets)
     metrics: list[np.ndarray] = []
+    # buffers reused by every chunk: fresh memory per parameter set costs more than the kernel's bookkeeping
+    values = np.tile(model.target_values, (lanes, 1))
+    bits = np.empty(data.n_bars)  # who contributed is not needed for metrics
+    swapped = {slot: np.empty(data.n_bars) for slot in slots}
     for start in range(0, len(param_sets), lanes):
         chunk = param_sets[start:start + lanes]
-        values, bits = np.tile(model.target_values, (len(chunk), 1)), np.tile(model.target_bits, (len(chunk), 1))
         for lane, changes in enumerate(chunk):
             try:
                 params = type(base.params).model_validate({**base.params.model_dump(), **changes})
             except ValidationError as error:
                 raise ConfigError(f"batch parameter set {start + lane} {dict(changes)}: "
                                   f"{error.errors()[0]['msg']}") from error
-            standing = {**model.standing, **{slot: model.standing_signal(slot, params) for slot in slots}}
+            standing = {**model.standing, **{slot: model.standing_signal(slot, params, swapped[slot])
+                                             for slot in slots}}
             for k in rows_of:
-                values[lane * n_targets + k], bits[lane * n_targets + k] = model.target_column(model.targets[k],
-                                                                                               standing)
-        accumulators = model.simulate(values, bits, record=False, lanes=len(chunk))[6]
+                row = lane * n_targets + k
+                model.target_column(model.targets[k], standing, out=(values[row], bits))
+        accumulators = model.simulate(values[:len(chunk) * n_targets], record=False, lanes=len(chunk))[6]
         metrics.extend(finish(accumulators[lane], model.periods_per_year) for lane in range(len(chunk)))
     frame = pd.DataFrame(np.array(metrics).reshape(len(metrics), len(METRIC_NAMES)), columns=list(METRIC_NAMES))
     return pd.concat([pd.DataFrame([dict(changes) for changes in param_sets]), frame], axis=1)

@@ -20,20 +20,21 @@ from containers.metric_kernels import A_FILLS, ACCUMULATOR_SIZE, observe_curve, 
 # Reject codes: a limit's index (>= 0), or one of these.
 NO_VETO, SIZER_REJECT, CASH_REJECT, LEVERAGE_REJECT = -4, -1, -2, -3
 
-# Columns of the fills and rejects records.
-FILL_FIELDS = ("order_id", "bar_index", "portfolio", "target", "symbol", "quantity", "price", "commission",
-               "slippage_cost", "realized_pnl", "regime", "contributors", "closing")
-REJECT_FIELDS = ("bar_index", "portfolio", "target", "symbol", "quantity", "code", "price", "equity",
-                 "gross_exposure_after", "drawdown_pct", "daily_loss_pct", "contributors", "cash_after")
+# Columns of the fills and rejects records. A fill's `entry_bar` is the bar its position's opening order
+# was decided on: the regime and the strategies credited are those of that bar (resolved by the caller).
+FILL_FIELDS = ("order_id", "bar_index", "portfolio", "symbol", "quantity", "price", "commission", "slippage_cost",
+               "realized_pnl", "entry_bar", "closing")
+REJECT_FIELDS = ("bar_index", "portfolio", "symbol", "quantity", "code", "price", "equity", "gross_exposure_after",
+                 "drawdown_pct", "daily_loss_pct", "cash_after")
 # Columns of the order buffer.
-_ID, _PORTFOLIO, _TARGET, _SYMBOL, _QUANTITY, _REGIME, _BITS = range(7)
+_ID, _PORTFOLIO, _SYMBOL, _QUANTITY, _ENTRY = range(5)
 
 
-@njit(cache=True, error_model="numpy")
-def _shares(equity: float, strength: float, per_equity: float, cap_per_equity: float, fixed: float) -> float:
+@njit(cache=True, error_model="numpy", inline="always")
+def _shares(equity: float, strength: float, weight: float, max_weight: float, fixed: float, price: float) -> float:
     """sizers.shares."""
-    quantity = equity * abs(strength) * per_equity + fixed
-    cap = equity * cap_per_equity
+    quantity = equity * abs(strength) * weight / price + fixed
+    cap = equity * max_weight / price
     if cap < quantity:
         quantity = cap
     if not np.isfinite(quantity) or quantity <= 0:
@@ -41,7 +42,7 @@ def _shares(equity: float, strength: float, per_equity: float, cap_per_equity: f
     return np.floor(quantity + 1e-9)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _commission(terms: np.ndarray, quantity: float, price: float) -> float:
     """costs.fee."""
     size = abs(quantity)
@@ -49,7 +50,7 @@ def _commission(terms: np.ndarray, quantity: float, price: float) -> float:
     return min(max(charge, terms[3]), terms[4])
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _first_breach(p: int, check_limit: np.ndarray, check_measure: np.ndarray, check_threshold: np.ndarray,
                   check_inclusive: np.ndarray, check_count: np.ndarray, resulting: float, price: float,
                   equity: float, gross_after: float, drawdown: float, daily_loss: float) -> int:
@@ -77,7 +78,7 @@ def _first_breach(p: int, check_limit: np.ndarray, check_measure: np.ndarray, ch
     return NO_VETO
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _equity(cash: np.ndarray, quantity: np.ndarray, p: int, close: np.ndarray, t: int) -> float:
     """Portfolio p's cash plus its positions marked at close[t], summed left to right (portfolio.equity)."""
     total = 0.0
@@ -86,7 +87,7 @@ def _equity(cash: np.ndarray, quantity: np.ndarray, p: int, close: np.ndarray, t
     return cash[p] + total
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _sign(value: float) -> int:
     return 1 if value > 0 else (-1 if value < 0 else 0)
 
@@ -107,7 +108,7 @@ def _store(records: np.ndarray, row: int, values: tuple) -> None:
         records[row, column] = values[column]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _apply_fill(quantity: np.ndarray, average: np.ndarray, p: int, j: int, fill_quantity: float,
                 fill_price: float) -> float:
     """portfolio.apply_fill_to_position on the arrays; returns the realized P&L."""
@@ -128,11 +129,11 @@ def _apply_fill(quantity: np.ndarray, average: np.ndarray, p: int, j: int, fill_
     return realized
 
 
-@njit(cache=True, error_model="numpy")
-def _fill(order_id: float, p: int, k: float, j: int, fill_quantity: float, regime: float, bits: float, t: int,
-          market: float, slippage_bps: float, commission_terms: np.ndarray, cash: np.ndarray,
-          quantity: np.ndarray, average: np.ndarray, portfolio_lane: np.ndarray, acc: np.ndarray, record: bool,
-          fills: np.ndarray, n_fills: int) -> tuple:
+@njit(cache=True, error_model="numpy", inline="always")
+def _fill(order_id: float, p: int, j: int, fill_quantity: float, entry: float, t: int, market: float,
+          slippage_bps: float, commission_terms: np.ndarray, cash: np.ndarray, quantity: np.ndarray,
+          average: np.ndarray, portfolio_lane: np.ndarray, acc: np.ndarray, record: bool, fills: np.ndarray,
+          n_fills: int) -> tuple:
     """One fill at `market` with adverse slippage and commission (engine.py and portfolio.on_fill)."""
     side = 1 if fill_quantity > 0 else -1
     price = market * (1.0 + side * slippage_bps / 10_000.0)
@@ -148,8 +149,8 @@ def _fill(order_id: float, p: int, k: float, j: int, fill_quantity: float, regim
     if record:
         fills = _grow(fills, n_fills)
         slippage_cost = abs(fill_quantity) * abs(price - market)
-        _store(fills, n_fills, (order_id, float(t), float(p), k, float(j), fill_quantity, price, commission,
-                                slippage_cost, realized, regime, bits, 1.0 if closing else 0.0))
+        _store(fills, n_fills, (order_id, float(t), float(p), float(j), fill_quantity, price, commission,
+                                slippage_cost, realized, entry, 1.0 if closing else 0.0))
         n_fills += 1
     return fills, n_fills
 
@@ -162,26 +163,26 @@ def _fill_orders(orders: np.ndarray, n_orders: int, t: int, prices: np.ndarray, 
     """Fills the buffered orders at `prices[t]` in the order they were placed (engine.py)."""
     for o in range(n_orders):
         p, j, fill_quantity = int(orders[o, _PORTFOLIO]), int(orders[o, _SYMBOL]), orders[o, _QUANTITY]
-        fills, n_fills = _fill(orders[o, _ID], p, orders[o, _TARGET], j, fill_quantity, orders[o, _REGIME],
-                               orders[o, _BITS], t, prices[t, j], slippage_bps, commission_terms, cash, quantity,
-                               average, portfolio_lane, acc, record, fills, n_fills)
+        fills, n_fills = _fill(orders[o, _ID], p, j, fill_quantity, orders[o, _ENTRY], t, prices[t, j], slippage_bps,
+                               commission_terms, cash, quantity, average, portfolio_lane, acc, record, fills, n_fills)
         pending[p, j] -= fill_quantity
     return fills, n_fills
 
 
 @njit(cache=True, error_model="numpy")
-def simulate(open_: np.ndarray, close: np.ndarray, day: np.ndarray, targets: np.ndarray, target_bits: np.ndarray,
-             target_portfolio: np.ndarray, target_symbol: np.ndarray, regimes: np.ndarray,
-             portfolio_classifier: np.ndarray, capital: np.ndarray, allow_short: np.ndarray, leverage: np.ndarray,
-             threshold_pct: np.ndarray, sizer_scale: np.ndarray, scale_row: np.ndarray, sizer_cap: np.ndarray,
-             cap_row: np.ndarray, sizer_fixed: np.ndarray, check_limit: np.ndarray, check_measure: np.ndarray,
+def simulate(open_: np.ndarray, close: np.ndarray, day: np.ndarray, targets: np.ndarray,
+             target_portfolio: np.ndarray, target_symbol: np.ndarray, capital: np.ndarray, allow_short: np.ndarray,
+             leverage: np.ndarray, threshold_pct: np.ndarray, weight_const: np.ndarray, weight_row: np.ndarray,
+             sizer_weight: np.ndarray, max_const: np.ndarray, max_row: np.ndarray, sizer_max: np.ndarray,
+             sizer_fixed: np.ndarray, check_limit: np.ndarray, check_measure: np.ndarray,
              check_threshold: np.ndarray, check_inclusive: np.ndarray, check_count: np.ndarray,
              same_bar_close: bool, close_at_end: bool, slippage_bps: float, commission_terms: np.ndarray,
              record: bool, portfolio_lane: np.ndarray, total_curve: np.ndarray, total_exposed: np.ndarray) -> tuple:
     """The bar loop of engine.py + risk.py + portfolio.py over (targets, bars) aggregated targets.
 
-    A target row is one (portfolio, symbol): the signed strength its aggregator gave per bar and the
-    bits of the strategies behind it, in the order the event engine decides them. Portfolios belong
+    A target row is one (portfolio, symbol): the signed strength its aggregator gave per bar, in the
+    order the event engine decides them. A sizer term is a constant per portfolio (`*_const`) or, when
+    its row is not -1, a (bars, symbols) column of `sizer_weight` / `sizer_max`. Portfolios belong
     to lanes (`portfolio_lane`): independent backtests run side by side, which lets the processor
     overlap their work (the batch entry point runs several parameter sets at once this way). Always
     returns one metrics accumulator per lane for the lane's total equity (metric_kernels), built in
@@ -195,8 +196,7 @@ def simulate(open_: np.ndarray, close: np.ndarray, day: np.ndarray, targets: np.
     quantity = np.zeros((n_portfolios, n_symbols))
     average = np.zeros((n_portfolios, n_symbols))
     pending = np.zeros((n_portfolios, n_symbols))
-    entry_regime = np.full((n_portfolios, n_symbols), -1.0)  # attribution of the open position
-    entry_bits = np.zeros((n_portfolios, n_symbols))
+    entry_bar = np.full((n_portfolios, n_symbols), -1.0)  # attribution of the open position
     high_water = capital.copy()
     day_start = capital.copy()
     last_equity = capital.copy()
@@ -205,7 +205,7 @@ def simulate(open_: np.ndarray, close: np.ndarray, day: np.ndarray, targets: np.
     equity_curve = np.empty((kept, n_portfolios))
     cash_curve = np.empty((kept, n_portfolios))
     exposed = np.zeros((kept, n_portfolios), dtype=np.bool_)
-    orders = np.empty((2 * n_targets + 1, 7))
+    orders = np.empty((2 * n_targets + 1, 5))
     n_orders, next_order_id = 0, 0
     fills = np.empty((1024 if record else 0, len(FILL_FIELDS)))
     rejects = np.empty((256 if record else 0, len(REJECT_FIELDS)))
@@ -214,6 +214,7 @@ def simulate(open_: np.ndarray, close: np.ndarray, day: np.ndarray, targets: np.
     acc = np.zeros((n_lanes, ACCUMULATOR_SIZE))
     lane_total = np.zeros(n_lanes)
     lane_exposed = np.zeros(n_lanes, dtype=np.bool_)
+    resizes = ~np.isnan(threshold_pct)
     for t in range(n_bars):
         if not same_bar_close and n_orders:
             fills, n_fills = _fill_orders(orders, n_orders, t, open_, slippage_bps, commission_terms, cash,
@@ -232,27 +233,28 @@ def simulate(open_: np.ndarray, close: np.ndarray, day: np.ndarray, targets: np.
             if direction < 0 and not allow_short[p]:
                 direction = 0
             current = quantity[p, j] + pending[p, j]
-            if current != 0 and direction != _sign(current):
-                _store(orders, n_orders, (float(next_order_id), float(p), float(k), float(j), -current,
-                                          entry_regime[p, j], entry_bits[p, j]))
+            held = _sign(current)
+            if direction == held and (held == 0 or not resizes[p]):
+                continue  # the common case: the position already is what the target asks for
+            if held != 0 and direction != held:
+                _store(orders, n_orders, (float(next_order_id), float(p), float(j), -current, entry_bar[p, j]))
                 pending[p, j] += -current
                 n_orders += 1
                 next_order_id += 1
                 current = 0.0
-            if direction == 0 or (current != 0 and np.isnan(threshold_pct[p])):
+            if direction == 0:
                 continue
             equity, price = equity_now[p], close[t, j]
-            per_equity = sizer_scale[scale_row[p], t, j] if scale_row[p] >= 0 else 0.0
-            cap = sizer_cap[cap_row[p], t, j] if cap_row[p] >= 0 else np.inf
-            size = _shares(equity, value, per_equity, cap, sizer_fixed[p])
+            weight = sizer_weight[weight_row[p], t, j] if weight_row[p] >= 0 else weight_const[p]
+            max_weight = sizer_max[max_row[p], t, j] if max_row[p] >= 0 else max_const[p]
+            size = _shares(equity, value, weight, max_weight, sizer_fixed[p], price)
             resulting = direction * size
             order = resulting - current
             if current != 0:  # resize an open position toward the target, past the threshold only
                 if size == 0 or not abs(order) > threshold_pct[p] / 100.0 * size:
                     continue
                 if size <= abs(current):  # reducing: always passes
-                    _store(orders, n_orders, (float(next_order_id), float(p), float(k), float(j), order,
-                                              entry_regime[p, j], entry_bits[p, j]))
+                    _store(orders, n_orders, (float(next_order_id), float(p), float(j), order, entry_bar[p, j]))
                     pending[p, j] += order
                     n_orders += 1
                     next_order_id += 1
@@ -276,17 +278,16 @@ def simulate(open_: np.ndarray, close: np.ndarray, day: np.ndarray, targets: np.
                 elif (gross / equity if equity > 0 else np.inf) > leverage[p]:
                     code = LEVERAGE_REJECT
             if code == NO_VETO:
-                regime = float(regimes[portfolio_classifier[p], t]) if current == 0 else entry_regime[p, j]
-                bits = target_bits[k, t] if current == 0 else entry_bits[p, j]
-                _store(orders, n_orders, (float(next_order_id), float(p), float(k), float(j), order, regime, bits))
+                if current == 0:
+                    entry_bar[p, j] = float(t)
+                _store(orders, n_orders, (float(next_order_id), float(p), float(j), order, entry_bar[p, j]))
                 pending[p, j] += order
                 n_orders += 1
                 next_order_id += 1
-                entry_regime[p, j], entry_bits[p, j] = regime, bits
             elif record:
                 rejects = _grow(rejects, n_rejects)
-                _store(rejects, n_rejects, (float(t), float(p), float(k), float(j), resulting, float(code), price,
-                                            equity, gross, drawdown, daily_loss, target_bits[k, t], cash_after))
+                _store(rejects, n_rejects, (float(t), float(p), float(j), resulting, float(code), price, equity, gross,
+                                            drawdown, daily_loss, cash_after))
                 n_rejects += 1
         filled_at_close = same_bar_close and n_orders > 0
         if filled_at_close:
@@ -297,9 +298,9 @@ def simulate(open_: np.ndarray, close: np.ndarray, day: np.ndarray, targets: np.
             for p in range(n_portfolios):
                 for j in range(n_symbols):
                     if quantity[p, j] != 0:
-                        fills, n_fills = _fill(float(next_order_id), p, -1.0, j, -quantity[p, j], entry_regime[p, j],
-                                               entry_bits[p, j], t, close[t, j], slippage_bps, commission_terms,
-                                               cash, quantity, average, portfolio_lane, acc, record, fills, n_fills)
+                        fills, n_fills = _fill(float(next_order_id), p, j, -quantity[p, j], entry_bar[p, j], t,
+                                               close[t, j], slippage_bps, commission_terms, cash, quantity, average,
+                                               portfolio_lane, acc, record, fills, n_fills)
                         next_order_id += 1
                         filled_at_close = True
         for lane in range(n_lanes):

@@ -20,30 +20,36 @@ METRIC_COUNT = 13
 
 @njit(cache=True, error_model="numpy")
 def observe_curve(acc: np.ndarray, lane: int, equity: np.ndarray, exposed: np.ndarray) -> None:
-    """A whole equity curve: mean and sample variance of bar returns (two passes), downside, drawdown.
+    """A whole equity curve in one pass: mean and sample variance of bar returns, downside, drawdown.
 
-    Each pass is a plain left-to-right loop whose divisions do not depend on one another, so the
-    compiled loop pipelines them; nothing here depends on the caller's engine.
+    One division per bar: the variance comes from sums of returns shifted by the first return (the
+    shifted-data algorithm, accurate when the shift is near the mean, as a return's neighbour is),
+    and a drawdown is divided out only at a new low below the running peak (the deepest point of each
+    fall is its largest drawdown). No branch depends on a return's sign, so the loop pipelines.
     """
     n = equity.shape[0]
     returns = max(n - 1, 0)
-    total, peak, worst, exposed_bars = 0.0, equity[0], 0.0, 0
-    for t in range(1, n):
-        total += equity[t] / equity[t - 1] - 1.0
-    mean = total / returns if returns > 0 else 0.0
-    squares, downside = 0.0, 0.0
-    for t in range(1, n):
-        change = equity[t] / equity[t - 1] - 1.0
-        squares += (change - mean) * (change - mean)
-        if change < 0.0:
-            downside += change * change
+    shift = equity[1] / equity[0] - 1.0 if n > 1 else 0.0
+    total, shifted, shifted_squares, downside = 0.0, 0.0, 0.0, 0.0
+    peak, trough, worst, exposed_bars = equity[0], equity[0], 0.0, 0
     for t in range(n):
-        if equity[t] > peak:
-            peak = equity[t]
-        elif equity[t] < peak:
-            worst = max(worst, (peak - equity[t]) / peak)
-        if exposed[t]:
-            exposed_bars += 1
+        value = equity[t]
+        if value > peak:
+            peak, trough = value, value
+        elif value < trough:
+            trough = value
+            worst = max(worst, (peak - trough) / peak)
+        exposed_bars += exposed[t]
+        if t > 0:
+            change = value / equity[t - 1] - 1.0
+            total += change
+            deviation = change - shift
+            shifted += deviation
+            shifted_squares += deviation * deviation
+            loss = min(change, 0.0)
+            downside += loss * loss
+    mean = total / returns if returns > 0 else 0.0
+    squares = max(shifted_squares - shifted * shifted / returns, 0.0) if returns > 0 else 0.0
     acc[lane, A_BARS], acc[lane, A_RETURNS], acc[lane, A_MEAN], acc[lane, A_M2] = n, returns, mean, squares
     acc[lane, A_DOWNSIDE], acc[lane, A_MAX_DRAWDOWN], acc[lane, A_EXPOSED] = downside, worst, exposed_bars
     acc[lane, A_FIRST], acc[lane, A_LAST] = equity[0], equity[n - 1]

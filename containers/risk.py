@@ -66,8 +66,13 @@ class RiskManager:
         symbols = portfolio.symbols
         traded = {symbol for strategy in config.strategies for symbol in strategy.symbols or symbols}
         self.columns = [j for j, symbol in enumerate(symbols) if symbol in traded]
+        self.column_of = {j: c for c, j in enumerate(self.columns)}
         self.weights = weight_table(config.strategies, labels, config.weights)
-        self.standing = np.full((len(self.names), len(symbols)), np.nan)  # (strategies, symbols)
+        self.standing = np.full((len(self.names), len(self.columns)), np.nan)  # (strategies, traded symbols)
+        self.codes = np.full(len(self.columns), -1, dtype=np.int64)
+        self.targets = (np.empty(len(self.columns)), np.empty(len(self.columns)))
+        self.resizes = config.rebalance.type == "threshold_pct"
+        self.settled = False  # the last decisions had nothing to do, and nothing they depend on changed since
         self.regime, self.regime_code = UNKNOWN, -1
         self.entry: dict[int, tuple[str, float]] = {}  # symbol → (regime, contributor bits) of its position
         self.sizer_inputs: dict[str, Input] = config.sizer.inputs()
@@ -78,50 +83,64 @@ class RiskManager:
         bus.subscribe(Fill, self.on_fill)
 
     def on_classification(self, event: Classification) -> None:
-        self.regime = event.regime
-        self.regime_code = -1 if event.regime == UNKNOWN else self.labels.index(event.regime)
+        if event.regime != self.regime:
+            self.regime, self.settled = event.regime, False
+            self.regime_code = -1 if event.regime == UNKNOWN else self.labels.index(event.regime)
 
     def on_signal(self, signal: Signal) -> None:
-        j = self.portfolio.symbols.index(signal.symbol)
-        self.standing[self.strategy_index[signal.strategy], j] = signal.direction * signal.strength
+        s, c = self.strategy_index[signal.strategy], self.column_of[self.portfolio.symbols.index(signal.symbol)]
+        value = signal.direction * signal.strength
+        if value != self.standing[s, c]:  # a repeated signal changes nothing (NaN != NaN: a first one does)
+            self.standing[s, c], self.settled = value, False
 
     def on_fill(self, fill: Fill) -> None:
         self.pending[self.portfolio.symbols.index(fill.symbol)] -= fill.quantity
+        self.settled = False
 
     def projected(self, j: int) -> float:
         return float(self.portfolio.quantity[j] + self.pending[j])
 
     def decide(self, t: int) -> None:
-        """The bar's targets, once every strategy has signalled, and the orders they call for."""
+        """The bar's targets, once every strategy has signalled, and the orders they call for.
+
+        When the last decisions had nothing to do and no signal, regime or fill has come since, the
+        same decisions would again have nothing to do: they are skipped (not under threshold
+        rebalancing, whose sizes move with prices).
+        """
+        if self.settled:
+            return
         for s, allowed in enumerate(self.allowed):
             if allowed is not None and self.regime not in allowed:
                 self.standing[s] = np.nan  # outside its regimes a strategy abstains, and forgets its signal
-        values = np.ascontiguousarray(self.standing[:, self.columns])
-        codes = np.full(len(self.columns), self.regime_code, dtype=np.int64)
-        targets, bits = self.config.aggregation.targets(values, self.weights, codes)
+        self.codes[:] = self.regime_code
+        targets, bits = self.config.aggregation.targets(self.standing, self.weights, self.codes, self.targets)
+        idle = True
         for c, j in enumerate(self.columns):
-            self._act(t, j, float(targets[c]), float(bits[c]))
+            idle = self._act(t, j, float(targets[c]), float(bits[c])) and idle
+        self.settled = idle and not self.resizes
 
-    def _act(self, t: int, j: int, value: float, bits: float) -> None:
+    def _act(self, t: int, j: int, value: float, bits: float) -> bool:
+        """The orders for one symbol's target; True when there was nothing to do."""
         direction = _sign(value)
         if direction < 0 and not self.config.allow_short:
             direction = 0
         current = self.projected(j)
+        if direction == _sign(current) and (current == 0 or not self.resizes):
+            return True  # the position already is what the target asks for
         if current != 0 and direction != _sign(current):
             self._send(t, j, -current, *self.entry[j])
             current = 0.0
-        threshold = self.config.rebalance.pct if self.config.rebalance.type == "threshold_pct" else None
-        if direction == 0 or (current != 0 and threshold is None):
-            return
+        if direction == 0:
+            return False
         size = self._size(t, j, value)
         resulting = direction * size
         order = resulting - current
         if current != 0:  # resize toward the target, past the threshold only
-            if size == 0 or not abs(order) > threshold / 100.0 * size:
-                return
+            if size == 0 or not abs(order) > self.config.rebalance.pct / 100.0 * size:
+                return True
             if size <= abs(current):  # reducing: always passes
                 self._send(t, j, order, *self.entry[j])
-                return
+                return False
         reason = SIZER_REASON if size == 0 else self._veto(t, j, resulting, order)
         if reason is None:
             attribution = (self.regime, bits) if current == 0 else self.entry[j]
@@ -129,13 +148,14 @@ class RiskManager:
             self.entry[j] = attribution
         else:
             self._reject(t, j, 0.0 if size == 0 else resulting, bits, reason)
+        return False
 
     def _size(self, t: int, j: int, strength: float) -> float:
         price = float(self.hub.arrays["close"][t, j])
         now = self.hub.values_at(self.sizer_inputs, j, t)
-        per_equity, cap, fixed = self.config.sizer.terms(now, price, float(self.periods_per_year[t]))
-        return shares(self.portfolio.equity(), strength, float(per_equity),
-                      math.inf if cap is None else float(cap), fixed)
+        weight, max_weight, fixed = self.config.sizer.terms(now, price, float(self.periods_per_year[t]))
+        return shares(self.portfolio.equity(), strength, float(weight),
+                      math.inf if max_weight is None else float(max_weight), fixed, price)
 
     def _veto(self, t: int, j: int, resulting: float, order: float) -> str | None:
         """The first limit's reason, then cash (or leverage), for an order adding exposure; None passes."""

@@ -102,8 +102,11 @@ def _backtest(experiment: ExperimentConfig, config: Path, out: str | None, engin
     directory = run_directory(experiment.name, out, experiment.output.dir, config.parent)
     run = run_backtest_workflow(experiment, config, directory, engine.value if engine else None)
     console.print(_metrics_table(f"{experiment.name}: {run.data.n_bars} bars", run.result.metrics.to_dict()))
-    console.print(f"{len(run.result.trades)} fills, {len(run.result.rejects)} vetoed signals "
+    console.print(f"{len(run.result.trades)} fills, {len(run.result.rejects)} vetoed orders "
                   f"({run.result.engine} engine); results in {directory}", markup=False)
+    if len(run.result.open_positions):
+        console.print(f"{len(run.result.open_positions)} positions left open at the last bar (close_at_end: false); "
+                      "see open_positions in metrics.json", markup=False)
 
 
 WorkersOpt = Annotated[int | None, typer.Option("--workers", min=0,

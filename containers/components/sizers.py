@@ -3,10 +3,13 @@
 Every sizer is one formula with three terms, so both engines (and the compiled kernel) size with
 the same arithmetic whatever the sizer:
 
-    shares = whole(min(equity x |strength| x per_equity + fixed, equity x cap_per_equity))
+    shares = whole(min(equity x |strength| x weight / price + fixed, equity x max_weight / price))
 
-A sizer only says what its terms are at a bar, from hub inputs, the bar's close and the bars-per-year
-estimate known at that bar (`terms` runs on single values and on whole columns alike, as rules do).
+`weight` is the share of equity to hold at full strength, `max_weight` a cap on that share, `fixed`
+a number of shares whatever the equity; the price is the signal bar's close. A sizer only says what
+its terms are at a bar, from hub inputs, the bar's close and the bars-per-year estimate known at that
+bar (`terms` runs on single values and on whole columns alike, as rules do); a term that does not
+change is a plain number.
 """
 
 from __future__ import annotations
@@ -27,8 +30,8 @@ SIZERS: Registry[StrictModel] = Registry("sizer")
 
 
 class SizerTerms(NamedTuple):
-    per_equity: Value  # shares per unit of equity at full strength; NaN = cannot size at this bar
-    cap_per_equity: Value | None  # at most this many shares per unit of equity; None = no cap
+    weight: Value  # share of equity at full strength; NaN = cannot size at this bar
+    max_weight: Value | None  # at most this share of equity; None = no cap
     fixed: float = 0.0  # shares whatever the equity and strength
 
 
@@ -38,10 +41,10 @@ def whole_shares(quantity: float) -> float:
     return float(math.floor(quantity + _FLOOR_EPSILON))
 
 
-def shares(equity: float, strength: float, per_equity: float, cap_per_equity: float, fixed: float) -> float:
+def shares(equity: float, strength: float, weight: float, max_weight: float, fixed: float, price: float) -> float:
     """The one sizing formula (the kernel's `_shares` is the same lines)."""
-    quantity = equity * abs(strength) * per_equity + fixed
-    cap = equity * cap_per_equity
+    quantity = equity * abs(strength) * weight / price + fixed
+    cap = equity * max_weight / price
     if cap < quantity:
         quantity = cap
     return whole_shares(quantity)
@@ -59,8 +62,9 @@ class Sizer(StrictModel):
         raise NotImplementedError
 
     def size(self, equity: float, price: float, strength: float, now: Inputs, periods_per_year: float) -> float:
-        per_equity, cap, fixed = self.terms(now, price, periods_per_year)
-        return shares(equity, strength, float(per_equity), math.inf if cap is None else float(cap), fixed)
+        weight, max_weight, fixed = self.terms(now, price, periods_per_year)
+        return shares(equity, strength, float(weight), math.inf if max_weight is None else float(max_weight), fixed,
+                      price)
 
 
 @SIZERS.register()
@@ -84,12 +88,13 @@ class PercentageSizer(Sizer):
     example: ClassVar[dict[str, Any]] = {"pct": 10}
 
     def terms(self, now: Inputs, close: Value, periods_per_year: Value) -> SizerTerms:
-        return SizerTerms(self.pct / 100.0 / close, None)
+        return SizerTerms(self.pct / 100.0, None)
 
 
 @SIZERS.register()
 class AtrSizer(Sizer):
-    """Risk `risk_pct` of equity per trade with a stop `multiplier` ATRs away, capped at `max_pct` of equity."""
+    """Risk `risk_pct` of equity per trade with a stop `multiplier` ATRs away, capped at `max_pct` of equity:
+    the weight is risk_pct% x price / (ATR x multiplier)."""
 
     type: Literal["atr"] = "atr"
     risk_pct: float = Field(gt=0, le=100)
@@ -103,8 +108,8 @@ class AtrSizer(Sizer):
 
     def terms(self, now: Inputs, close: Value, periods_per_year: Value) -> SizerTerms:
         with np.errstate(divide="ignore", invalid="ignore"):  # a zero ATR gives inf: it sizes to nothing
-            per_equity = np.divide(self.risk_pct / 100.0, np.multiply(now["atr"], self.multiplier))
-        return SizerTerms(per_equity, None if self.max_pct is None else self.max_pct / 100.0 / close)
+            weight = np.divide(self.risk_pct / 100.0 * close, np.multiply(now["atr"], self.multiplier))
+        return SizerTerms(weight, None if self.max_pct is None else self.max_pct / 100.0)
 
 
 @SIZERS.register()
@@ -129,7 +134,7 @@ class VolatilitySizer(Sizer):
         with np.errstate(divide="ignore", invalid="ignore"):
             weight = np.minimum(self.target_vol_pct / annual_vol_pct, self.max_pct / 100.0)
         usable = np.isfinite(annual_vol_pct) & (annual_vol_pct > 0)
-        return SizerTerms(np.where(usable, weight, np.nan) / close, None)
+        return SizerTerms(np.where(usable, weight, np.nan), None)
 
 
 SizerConfig = SIZERS.union()

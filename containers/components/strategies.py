@@ -42,8 +42,9 @@ class MACrossover(StrictModel):
 
     def signal(self, now: Inputs, prev: Inputs) -> Value:
         fast, slow = now["fast"], now["slow"]
-        if self.signal_mode == "state":
-            return np.where(fast > slow, 1.0, np.where(fast < slow, -1.0, np.nan))
+        if self.signal_mode == "state":  # the sign of fast - slow; equal averages say nothing
+            side = np.sign(fast - slow)
+            return np.where(side == 0, np.nan, side)
         was_fast, was_slow = prev["fast"], prev["slow"]
         return np.where((fast > slow) & (was_fast < was_slow), 1.0,
                         np.where((fast < slow) & (was_fast > was_slow), -1.0, np.nan))

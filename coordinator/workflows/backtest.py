@@ -49,6 +49,7 @@ def run_backtest_workflow(config: ExperimentConfig, config_path: Path, directory
         "total": result.metrics.to_dict(),
         "portfolios": {name: row.to_dict() for name, row in result.portfolio_metrics.iterrows()},
         "unfilled_orders": result.unfilled_orders,
+        "open_positions": result.open_positions.to_dict(orient="records"),
         "engine": result.engine,
         "rejected_signals": len(result.rejects),
     })

@@ -32,6 +32,29 @@ def test_example_backtest_writes_its_run_directory(tmp_path: Path) -> None:
     assert manifest["config_hash"] == json.loads((again / "manifest.json").read_text())["config_hash"]
 
 
+def test_the_examples_ensemble_trades_no_more_than_its_strategies_alone(tmp_path: Path) -> None:
+    """The balanced book combines two strategies, one regime-gated: when it abstains the other keeps its
+    position, so the book never churns (no bar both closes and opens a symbol)."""
+    example = yaml.safe_load(EXAMPLE.read_text())
+    trend = next(c for c in example["classifiers"] if c["name"] == "trend")
+    book = trend["portfolios"][0]
+    fills = {}
+    for label, strategies in [("together", book["strategies"])] + [(s["name"], [s]) for s in book["strategies"]]:
+        config = {**example, "classifiers": [{**trend, "portfolios": [{**book, "strategies": strategies}]}]}
+        path = tmp_path / f"{label}.yaml"
+        path.write_text(yaml.safe_dump(config))
+        done = admf("backtest", str(path), "--out", str(tmp_path / label))
+        assert done.returncode == 0, done.stderr
+        fills[label] = pd.read_parquet(tmp_path / label / "trades.parquet")
+    together = fills.pop("together")
+    assert 0 < len(together) <= sum(len(alone) for alone in fills.values())
+    position = together.groupby("symbol")["quantity"].cumsum()
+    entries = (position - together["quantity"]) == 0
+    by_bar = together.assign(entry=entries).groupby(["symbol", "bar_index"]).agg(entry=("entry", "any"),
+                                                                                 exit=("closing", "any"))
+    assert not (by_bar["entry"] & by_bar["exit"]).any()
+
+
 def test_engine_flag_gives_the_same_run_with_either_engine(tmp_path: Path) -> None:
     outputs = {}
     for engine in ("event", "fast"):

@@ -101,7 +101,7 @@ def test_hold_keeps_the_last_signal_and_forgets_it_outside_the_regime() -> None:
     raw = np.array([NAN, 1.0, NAN, NAN, -0.5, NAN, NAN, NAN, 0.0, NAN])
     active = np.array([True, True, True, False, True, True, False, True, True, True])
     expected = [NAN, 1.0, 1.0, NAN, -0.5, -0.5, NAN, NAN, 0.0, 0.0]
-    np.testing.assert_array_equal(hold(raw, active), expected)
+    np.testing.assert_array_equal(hold(raw, active, np.empty(len(raw))), expected)
 
 
 def test_contributor_names_follow_config_order() -> None:

@@ -8,6 +8,10 @@ the regime) never opens one; and without shorting no bar both closes and opens a
 import pytest
 
 from containers.config import BacktestConfig
+from containers.event_run import run_event
+from containers.factory import periods_per_year
+from containers.fast import FastModel
+from containers.regime_metrics import regime_metrics
 from containers.results import BacktestResult
 from containers.run import run_backtest
 from tests.unit.containers.test_parity import DATA, random_config
@@ -76,3 +80,25 @@ def _long_only(payload: dict) -> dict:
         for book in classifier["portfolios"]:
             book["allow_short"] = False
     return payload
+
+
+def _regime_rows(config: BacktestConfig, data, engine: str) -> list[dict]:
+    if engine == "fast":
+        return FastModel(config, data).summary()[1]
+    return regime_metrics(run_event(config, data), config, periods_per_year(config, data))
+
+
+@pytest.mark.parametrize("seed", [1, 9, 11, 37])  # configs with two classifier subtrees that both trade
+def test_per_regime_statistics_use_only_the_classifiers_own_portfolios(seed: int, engine: str) -> None:
+    both, n_symbols = random_config(seed)
+    assert len(both.classifiers) == 2
+    data = DATA[n_symbols]
+    rows = _regime_rows(both, data, engine)
+    for c, classifier in enumerate(both.classifiers):
+        alone = BacktestConfig.model_validate({**both.model_dump(mode="json"),
+                                               "classifiers": [classifier.model_dump(mode="json")]})
+        mine = [row for row in rows if row["classifier"] == classifier.name]
+        assert mine == pytest.approx(_regime_rows(alone, data, engine))
+        assert sum(row["num_trades"] for row in mine) > 0, c
+    other = _regime_rows(both, data, "fast" if engine == "event" else "event")
+    assert rows == pytest.approx(other)  # both engines give the same per-regime statistics
