@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import sys
+import tempfile
+import time
 from pathlib import Path
 
 
@@ -23,10 +26,20 @@ def _compiled_code_cache() -> None:
     for source in sorted(package.rglob("*.py")):
         digest.update(source.relative_to(package).as_posix().encode())
         digest.update(source.read_bytes())
-    folder = package / "__pycache__" / f"numba-{digest.hexdigest()[:16]}"
-    for stale in folder.parent.glob("numba-*"):  # earlier versions of the code: never loaded again
-        if stale != folder:
-            shutil.rmtree(stale, ignore_errors=True)
+    name = f"numba-{digest.hexdigest()[:16]}"
+    folder = package / "__pycache__" / name
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.parent.glob("numba-*"):  # earlier versions of the code, unused for a day
+            if stale != folder and time.time() - stale.stat().st_mtime > 86_400:
+                shutil.rmtree(stale, ignore_errors=True)
+        writable = os.access(folder, os.W_OK)
+    except OSError:
+        writable = False
+    if not writable:  # an installed package in a read-only place: a private cache in the temp folder
+        folder = Path(tempfile.gettempdir()) / f"admf-{os.getuid()}" / name
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        print(f"note: {package} is not writable; compiled kernels are cached in {folder}", file=sys.stderr)
     os.environ["NUMBA_CACHE_DIR"] = str(folder)
     import numba.core.config
 

@@ -225,6 +225,16 @@ def weight_table(strategies: Sequence[Any], labels: tuple[str, ...],
     return table
 
 
+def active_table(strategies: Sequence[Any], labels: tuple[str, ...], weights: np.ndarray) -> np.ndarray:
+    """(strategies, 1 + regimes) booleans: where a strategy may contribute, inside its `regimes` and
+    weighted above 0 there (column 0 'unknown', column r + 1 labels[r]); elsewhere it abstains and
+    forgets its signal, whichever of the two says so."""
+    regimes = ("unknown", *labels)
+    inside = np.array([[strategy.regimes is None or regime in strategy.regimes for regime in regimes]
+                       for strategy in strategies], dtype=np.bool_)
+    return inside & (weights.T > 0)
+
+
 def contributor_names(bits: float, names: Sequence[str]) -> str:
     """'a+b' for the strategies whose bits are set, in config order ('' for none)."""
     mask = int(bits)

@@ -93,7 +93,8 @@ def build_backtest(config: BacktestConfig, data: MarketData, tracer: Tracer | No
             bus = classifier.bus.child(portfolio_config.name)
             portfolio = Portfolio(portfolio_config.name, portfolio_config.capital, data.symbols,
                                   data.timestamps, bus)
-            risk = RiskManager(portfolio_config, portfolio, hub, bus, order_ids, yearly, classifier.labels)
+            risk = RiskManager(portfolio_config, portfolio, hub, bus, order_ids, yearly, classifier.labels,
+                               config.execution)
             container = RiskPortfolioContainer(portfolio_config.name, bus, portfolio, risk)
             for strategy in portfolio_config.strategies:
                 indexes = {symbol: data.symbols.index(symbol) for symbol in strategy.symbols or data.symbols}

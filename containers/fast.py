@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
-from containers.aggregation import contributor_names, hold, weight_table
+from containers.aggregation import active_table, contributor_names, hold, weight_table
 from containers.components.classifiers import UNKNOWN
 from containers.components.limits import ExposureCheck
 from containers.config import BacktestConfig, PortfolioConfig
@@ -76,6 +76,8 @@ class FastModel:
         self.regimes = np.column_stack([self._regime_codes(c) for c in config.classifiers])  # (bars, classifiers)
         self.weights = [weight_table(book.strategies, self.labels[self.book_classifier[p]], book.weights)
                         for p, book in enumerate(self.books)]
+        self.active = [active_table(book.strategies, self.labels[self.book_classifier[p]], self.weights[p])
+                       for p, book in enumerate(self.books)]
         self._everywhere = np.ones(data.n_bars, dtype=np.bool_)
         self.standing: dict[Slot, np.ndarray] = {}
         for p, book in enumerate(self.books):
@@ -100,19 +102,15 @@ class FastModel:
         return np.broadcast_to(np.asarray(codes, dtype=np.int64), (self.data.n_bars,))
 
     def standing_signal(self, slot: Slot, params: Any, out: np.ndarray | None = None) -> np.ndarray:
-        """The strategy's rule over the slot's column, held between signals and NaN outside its regimes
-        (into `out` if given)."""
+        """The strategy's rule over the slot's column, held between signals and NaN where it abstains
+        (outside its regimes or weighted 0 in the regime), into `out` if given."""
         inputs = params.inputs()
         self.hub.ensure(plan(inputs.values()))
         now, prev = self.hub.columns(inputs, slot.symbol), self.hub.columns(inputs, slot.symbol, lag=1)
         raw = np.broadcast_to(np.asarray(params.signal(now, prev), dtype=np.float64), (self.data.n_bars,))
-        regimes = self.books[slot.portfolio].strategies[slot.strategy].regimes
-        if regimes is None:
-            active = self._everywhere
-        else:
-            labels = self.labels[self.book_classifier[slot.portfolio]]
-            active = np.isin(self.regimes[:, self.book_classifier[slot.portfolio]],
-                             [labels.index(regime) for regime in regimes])
+        where = self.active[slot.portfolio][slot.strategy]  # per regime code + 1
+        codes = self.regimes[:, self.book_classifier[slot.portfolio]]
+        active = self._everywhere if where.all() else where[codes + 1]
         return hold(np.ascontiguousarray(raw), active, np.empty(self.data.n_bars) if out is None else out)
 
     def target_column(self, target: Target, standing: Mapping[Slot, np.ndarray],

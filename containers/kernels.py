@@ -270,12 +270,13 @@ def simulate(open_: np.ndarray, close: np.ndarray, day: np.ndarray, targets: np.
                 daily_loss = max(0.0, (day_start[p] - equity) / day_start[p] * 100.0)
                 code = _first_breach(p, check_limit, check_measure, check_threshold, check_inclusive, check_count,
                                      resulting, price, equity, gross, drawdown, daily_loss)
-            cash_after = cash[p] - committed - order * price
+            paid = price * (1.0 + (1.0 if order > 0 else -1.0) * slippage_bps / 10_000.0)
+            cash_after = cash[p] - committed - order * paid - _commission(commission_terms, order, paid)
             if code == NO_VETO:
-                if np.isnan(leverage[p]):
-                    if cash_after < 0:
-                        code = CASH_REJECT
-                elif (gross / equity if equity > 0 else np.inf) > leverage[p]:
+                borrowing = not np.isnan(leverage[p])
+                if not borrowing and cash_after < 0:
+                    code = CASH_REJECT
+                elif (gross / equity if equity > 0 else np.inf) > (leverage[p] if borrowing else 1.0):
                     code = LEVERAGE_REJECT
             if code == NO_VETO:
                 if current == 0:

@@ -50,4 +50,6 @@ class Registry(Generic[T]):
     def union(self) -> Any:
         """A pydantic discriminated union (on `type`) over every registered class."""
         classes = tuple(self._kinds.values())
+        if len(classes) == 1:  # a discriminator needs a union of two or more
+            return classes[0]
         return Annotated[Union[classes], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007

@@ -20,13 +20,13 @@ import math
 
 import numpy as np
 
-from containers.aggregation import contributor_names, weight_table
+from containers.aggregation import active_table, contributor_names, weight_table
 from containers.bus import ScopedEventBus
 from containers.components.classifiers import UNKNOWN
-from containers.components.limits import ExposureCheck, breached
+from containers.components.costs import slipped_price
+from containers.components.limits import ExposureCheck
 from containers.components.rules import Input
-from containers.components.sizers import shares
-from containers.config import PortfolioConfig
+from containers.config import ExecutionConfig, PortfolioConfig
 from containers.events import Classification, Fill, Order, Reject, Signal
 from containers.hub import IndicatorHub
 from containers.portfolio import Portfolio
@@ -41,6 +41,9 @@ def cash_reason(symbol: str, quantity: float, price: float, cash_after: float) -
 
 def leverage_reason(gross: float, equity: float, leverage: float | None) -> str:
     ratio = gross / equity if equity > 0 else math.inf
+    if leverage is None:
+        return (f"leverage: gross exposure would be {ratio:.2f}x equity > 1x; set the portfolio's leverage "
+                "to allow more")
     return f"leverage: gross exposure would be {ratio:.2f}x equity > {leverage:g}x"
 
 
@@ -52,8 +55,10 @@ class RiskManager:
     """Targets → orders for one portfolio; see the module docstring for the rules."""
 
     def __init__(self, config: PortfolioConfig, portfolio: Portfolio, hub: IndicatorHub, bus: ScopedEventBus,
-                 order_ids: itertools.count, periods_per_year: np.ndarray, labels: tuple[str, ...]) -> None:
+                 order_ids: itertools.count, periods_per_year: np.ndarray, labels: tuple[str, ...],
+                 execution: ExecutionConfig) -> None:
         self.config = config
+        self.execution = execution  # the cash check estimates an order's slippage and commission
         self.portfolio = portfolio
         self.hub = hub
         self.bus = bus
@@ -62,12 +67,12 @@ class RiskManager:
         self.labels = labels
         self.names = [strategy.name for strategy in config.strategies]
         self.strategy_index = {name: s for s, name in enumerate(self.names)}
-        self.allowed = [None if strategy.regimes is None else set(strategy.regimes) for strategy in config.strategies]
         symbols = portfolio.symbols
         traded = {symbol for strategy in config.strategies for symbol in strategy.symbols or symbols}
         self.columns = [j for j, symbol in enumerate(symbols) if symbol in traded]
         self.column_of = {j: c for c, j in enumerate(self.columns)}
         self.weights = weight_table(config.strategies, labels, config.weights)
+        self.active = active_table(config.strategies, labels, self.weights)
         self.standing = np.full((len(self.names), len(self.columns)), np.nan)  # (strategies, traded symbols)
         self.codes = np.full(len(self.columns), -1, dtype=np.int64)
         self.targets = (np.empty(len(self.columns)), np.empty(len(self.columns)))
@@ -109,9 +114,9 @@ class RiskManager:
         """
         if self.settled:
             return
-        for s, allowed in enumerate(self.allowed):
-            if allowed is not None and self.regime not in allowed:
-                self.standing[s] = np.nan  # outside its regimes a strategy abstains, and forgets its signal
+        for s, active in enumerate(self.active[:, self.regime_code + 1]):
+            if not active:  # outside its regimes or weighted 0 in this one: it abstains, and forgets its signal
+                self.standing[s] = np.nan
         self.codes[:] = self.regime_code
         targets, bits = self.config.aggregation.targets(self.standing, self.weights, self.codes, self.targets)
         idle = True
@@ -153,9 +158,7 @@ class RiskManager:
     def _size(self, t: int, j: int, strength: float) -> float:
         price = float(self.hub.arrays["close"][t, j])
         now = self.hub.values_at(self.sizer_inputs, j, t)
-        weight, max_weight, fixed = self.config.sizer.terms(now, price, float(self.periods_per_year[t]))
-        return shares(self.portfolio.equity(), strength, float(weight),
-                      math.inf if max_weight is None else float(max_weight), fixed, price)
+        return self.config.sizer.size(self.portfolio.equity(), price, strength, now, float(self.periods_per_year[t]))
 
     def _veto(self, t: int, j: int, resulting: float, order: float) -> str | None:
         """The first limit's reason, then cash (or leverage), for an order adding exposure; None passes."""
@@ -170,16 +173,18 @@ class RiskManager:
         check = ExposureCheck(symbol=self.portfolio.symbols[j], price=price, resulting_quantity=resulting,
                               equity=equity, gross_exposure_after=gross, drawdown_pct=self.portfolio.drawdown_pct(),
                               daily_loss_pct=self.portfolio.daily_loss_pct())
-        measures = check.measures()
         for limit in self.config.limits:
-            if any(breached(measures[c.measure], c.threshold, c.inclusive) for c in limit.checks()):
-                return limit.reason(check)
-        if self.config.leverage is None:
-            cash_after = float(self.portfolio.cash - committed - order * price)
-            if cash_after < 0:
-                return cash_reason(check.symbol, resulting, price, cash_after)
-        elif (gross / equity if equity > 0 else math.inf) > self.config.leverage:
-            return leverage_reason(gross, equity, self.config.leverage)
+            reason = limit.veto(check)
+            if reason is not None:
+                return reason
+        execution = self.execution
+        paid = slipped_price(price, 1 if order > 0 else -1, execution.slippage_bps)
+        cash_after = float(self.portfolio.cash - committed - order * paid - execution.commission.charge(order, paid))
+        leverage = self.config.leverage
+        if leverage is None and cash_after < 0:
+            return cash_reason(check.symbol, resulting, price, cash_after)
+        if (gross / equity if equity > 0 else math.inf) > (1.0 if leverage is None else leverage):
+            return leverage_reason(gross, equity, leverage)
         return None
 
     def liquidate(self, t: int) -> None:

@@ -3,7 +3,7 @@
 Orders that only reduce a position always pass: a limit never traps a position open.
 
 A limit is a list of checks, each a threshold on one of the measures below; both engines (and the
-compiled kernel) compute the measures and decide with the same arithmetic (`breached`), and the
+compiled kernel) compute the measures and decide with the same arithmetic (`veto`), and the
 limit words the reason. A new limit over these measures is added in this file alone.
 """
 
@@ -37,7 +37,7 @@ class ExposureCheck:
     daily_loss_pct: float
 
     def measures(self) -> tuple[float, float, float, float, float]:
-        """QUANTITY, POSITION_PCT, GROSS_PCT, DRAWDOWN_PCT, DAILY_LOSS_PCT (kernels._measures: same lines)."""
+        """QUANTITY, POSITION_PCT, GROSS_PCT, DRAWDOWN_PCT, DAILY_LOSS_PCT (kernels._first_breach: same lines)."""
         quantity = abs(self.resulting_quantity)
         position_pct = quantity * self.price / self.equity * 100.0 if self.equity > 0 else math.inf
         gross_pct = self.gross_exposure_after / self.equity * 100.0 if self.equity > 0 else math.inf

@@ -32,8 +32,7 @@ def test_reference_scenario_10_weighted_buy_wins_with_strength_056() -> None:
     target, bits = _one_column(Weighted(), [0.8, -0.6], [0.7, 0.3])
     assert target == pytest.approx(0.56)
     assert bits == 0b01  # only the buyer contributed to the long
-    agreement = 0.56 / (0.56 + 0.18)  # ≈ 0.757
-    assert agreement == pytest.approx(0.757, abs=5e-4)
+    # agreement = 0.56 / (0.56 + 0.18) ≈ 0.757: a threshold just below passes, just above drops
     assert _one_column(Weighted(min_agreement=0.7567), [0.8, -0.6], [0.7, 0.3])[0] == pytest.approx(0.56)
     assert _one_column(Weighted(min_agreement=0.7568), [0.8, -0.6], [0.7, 0.3]) == (0.0, 0)
     assert _one_column(Weighted(min_agreement=0.8), [0.8, -0.6], [0.7, 0.3]) == (0.0, 0)  # dropped: flat
@@ -72,6 +71,16 @@ def test_abstaining_strategies_count_for_nothing() -> None:
     for kind, cls in AGGREGATORS.items():  # nobody contributes: flat, for every aggregator
         assert _one_column(cls(), [NAN, NAN], [1.0, 1.0]) == (0.0, 0), kind
         assert _one_column(cls(), [1.0, -1.0], [0.0, 0.0]) == (0.0, 0), kind
+
+
+def test_min_agreement_of_weighted_average_and_majority_vote() -> None:
+    # weighted_average: buy 0.8 x 3 = 2.4, sell 0.5 x 1 = 0.5 → target (2.4 - 0.5) / 4 = 0.475, agreement 2.4 / 2.9
+    values, weights = [0.8, -0.5], [3.0, 1.0]
+    assert _one_column(WeightedAverage(min_agreement=0.82), values, weights)[0] == pytest.approx(0.475)
+    assert _one_column(WeightedAverage(min_agreement=0.83), values, weights) == (0.0, 0)
+    # majority_vote: long weight 3 of 4, agreement 3 / (3 + 1) = 0.75
+    assert _one_column(MajorityVote(min_agreement=0.75), values, weights)[0] == pytest.approx(0.75)
+    assert _one_column(MajorityVote(min_agreement=0.76), values, weights) == (0.0, 0)
 
 
 def test_min_signals_needs_that_many_contributors() -> None:

@@ -1,16 +1,21 @@
 """Attribution and abstention over random ensembles, rebuilt from the trades and regimes alone.
 
 A position is credited to the regime in force when it was opened and to the strategies behind that
-entry, and every fill of the position carries both; a strategy outside its regimes (or weighted 0 in
+entry (recomputed here from the rules: those whose standing signal is on the winning side), and every
+fill of the position carries both; a strategy outside its regimes (or weighted 0 in
 the regime) never opens one; and without shorting no bar both closes and opens a symbol.
 """
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from containers.config import BacktestConfig
+from containers.data.market import MarketData
 from containers.event_run import run_event
 from containers.factory import periods_per_year
 from containers.fast import FastModel
+from containers.hub import IndicatorHub, plan
 from containers.regime_metrics import regime_metrics
 from containers.results import BacktestResult
 from containers.run import run_backtest
@@ -19,25 +24,53 @@ from tests.unit.containers.test_parity import DATA, random_config
 SEEDS = range(0, 60, 3)
 
 
-def _check_positions(config: BacktestConfig, result: BacktestResult) -> int:
+def _weight(book, strategy, regime: str) -> float:
+    """The weight a strategy has in a regime: the map's (0 when left out), else its own."""
+    if book.weights is not None and regime in book.weights:
+        return book.weights[regime].get(strategy.name, 0.0)
+    return strategy.weight
+
+
+def _standing_signals(book, regimes: pd.Series, data: MarketData, symbol: int) -> dict[str, np.ndarray]:
+    """Each strategy's standing signal on one symbol, rebuilt here from its rule: the last value it gave
+    within its current run of bars where it may contribute (inside its regimes, weighted above 0)."""
+    standing = {}
+    for strategy in book.strategies:
+        if strategy.symbols is not None and data.symbols[symbol] not in strategy.symbols:
+            continue
+        inputs = strategy.params.inputs()
+        hub = IndicatorHub(data, plan(inputs.values()))
+        raw = np.broadcast_to(np.asarray(strategy.params.signal(hub.columns(inputs, symbol),
+                                                                hub.columns(inputs, symbol, lag=1)), float),
+                              (data.n_bars,))
+        active = np.array([(strategy.regimes is None or regime in strategy.regimes)
+                           and _weight(book, strategy, regime) > 0 for regime in regimes])
+        held = pd.Series(np.where(active, raw, np.nan)).groupby(np.cumsum(~active)).ffill().to_numpy()
+        standing[strategy.name] = np.where(active, held, np.nan)
+    return standing
+
+
+def _check_positions(config: BacktestConfig, result: BacktestResult, data: MarketData) -> int:
     """Asserts the rules on every position; returns how many positions were opened."""
     same_bar = config.execution.fill_at == "same_bar_close"
     books = {book.name: (classifier, book) for classifier in config.classifiers for book in classifier.portfolios}
     opened = 0
-    for (name, _), fills in result.trades.groupby(["portfolio", "symbol"], sort=False):
+    for (name, symbol), fills in result.trades.groupby(["portfolio", "symbol"], sort=False):
         classifier, book = books[name]
-        strategies = {strategy.name: strategy for strategy in book.strategies}
+        regimes = result.regimes[classifier.name]
+        standing = _standing_signals(book, regimes, data, data.symbols.index(symbol))
         held, credit = 0.0, None
         for fill in fills.itertuples():
-            if held == 0:  # an entry: the regime at its order's bar, strategies allowed and weighted there
+            if held == 0:  # an entry: the regime at its order's bar, and the strategies on the winning side
                 order_bar = fill.bar_index if same_bar else fill.bar_index - 1
-                assert fill.regime == result.regimes[classifier.name].iloc[order_bar]
-                credited = fill.strategy.split("+")
-                assert credited and all(s in strategies for s in credited)
-                for s in credited:
-                    assert strategies[s].regimes is None or fill.regime in strategies[s].regimes
-                    weights = (book.weights or {}).get(fill.regime)
-                    assert (weights.get(s, 0.0) if weights is not None else strategies[s].weight) > 0
+                assert fill.regime == regimes.iloc[order_bar]
+                contributors = [s for s, values in standing.items() if not np.isnan(values[order_bar])]
+                if book.aggregation.type == "first":
+                    expected = contributors[:1]
+                else:
+                    side = np.sign(fill.quantity)
+                    expected = [s for s in contributors if np.sign(standing[s][order_bar]) == side]
+                assert fill.strategy.split("+") == expected
                 credit, opened = (fill.regime, fill.strategy), opened + 1
                 assert not fill.closing
             else:
@@ -51,14 +84,14 @@ def _check_positions(config: BacktestConfig, result: BacktestResult) -> int:
 def test_entries_are_credited_to_their_regime_and_strategies(seed: int, engine: str) -> None:
     config, n_symbols = random_config(seed)
     result = run_backtest(config, DATA[n_symbols], engine)
-    _check_positions(config, result)
+    _check_positions(config, result, DATA[n_symbols])
 
 
 def test_the_attribution_checks_see_many_positions() -> None:
     opened = 0
     for seed in SEEDS:
         config, n_symbols = random_config(seed)
-        opened += _check_positions(config, run_backtest(config, DATA[n_symbols], "fast"))
+        opened += _check_positions(config, run_backtest(config, DATA[n_symbols], "fast"), DATA[n_symbols])
     assert opened > 300
 
 

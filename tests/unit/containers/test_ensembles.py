@@ -114,3 +114,43 @@ def test_a_close_at_no_profit_is_a_trade(engine: str) -> None:
     assert result.metrics["num_trades"] == 2
     assert result.metrics["win_rate_pct"] == 50.0
     assert result.metrics["profit_factor"] == np.inf
+
+
+def test_weight_zero_in_a_regime_abstains_like_being_outside_the_regimes(engine: str) -> None:
+    """Both ways of saying 'only in high volatility' must trade the same: a signal given while weighted 0
+    is forgotten, as one given outside the strategy's regimes would be."""
+    data = bars(list(100 * np.exp(np.cumsum(np.random.default_rng(4).normal(0, 0.02, 400)))), freq="h")
+    gated = {"name": "brk", "type": "breakout", "params": {"period": 6}, "regimes": ["high_volatility"]}
+    weighted = {"name": "brk", "type": "breakout", "params": {"period": 6}}
+    volatility = {"classifier": "volatility", "classifier_params": {"fast": 5, "slow": 20}}
+    by_regimes = run_backtest(config([portfolio("p", 10_000.0, [gated])], **volatility), data, engine)
+    by_weights = run_backtest(config([portfolio("p", 10_000.0, [weighted],
+                                                weights={"low_volatility": {}, "unknown": {}})], **volatility),
+                              data, engine)
+    assert len(by_regimes.trades) > 5
+    pd.testing.assert_frame_equal(by_weights.trades, by_regimes.trades)
+
+
+def test_the_cash_rule_counts_the_orders_commission(engine: str) -> None:
+    # t1 closes up at 10: 100% sizing buys 100 shares for 1,000 plus 1% commission: cash would be -10
+    execution = {"commission": {"type": "percentage", "rate_pct": 1.0}, "fill_at": "same_bar_close"}
+    sized = {"type": "percentage", "pct": 100}
+    result = run_backtest(config([portfolio(sizer=sized)], execution=execution), bars([9.0, 10.0, 10.0]), engine)
+    assert result.trades.empty
+    assert result.rejects["reason"].iloc[0] == (
+        "cash: 100 X at 10.00 would leave cash at -10.00 < 0; set the portfolio's leverage to allow borrowing")
+    levered = run_backtest(config([portfolio(sizer=sized, leverage=1.0)], execution=execution),
+                           bars([9.0, 10.0, 10.0]), engine)
+    assert list(levered.trades["quantity"]) == [100, -100]
+
+
+def test_without_leverage_shorts_are_bounded_by_equity(engine: str) -> None:
+    # t1 closes down at 9: 500% sizing would short floor(1000 x 5 / 9) = 555 shares, 4,995 of exposure
+    sized = {"type": "percentage", "pct": 500}
+    result = run_backtest(config([portfolio(sizer=sized)], execution=NO_COSTS), bars([10.0, 9.0, 8.0]), engine)
+    assert result.trades.empty
+    assert result.rejects["reason"].iloc[0] == (
+        "leverage: gross exposure would be 5.00x equity > 1x; set the portfolio's leverage to allow more")
+    levered = run_backtest(config([portfolio(sizer=sized, leverage=5.0)], execution=NO_COSTS),
+                           bars([10.0, 9.0, 8.0]), engine)
+    assert list(levered.trades["quantity"]) == [-555, 555]

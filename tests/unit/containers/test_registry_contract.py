@@ -63,14 +63,23 @@ def test_every_classifier(kind: str) -> None:
 @pytest.mark.parametrize("kind", list(SIZERS))
 def test_every_sizer(kind: str) -> None:
     trades = _same_in_both_engines(_config({"sizer": {"type": kind, **SIZERS[kind].example}}))
-    assert (trades["quantity"].abs() > 0).all() and len(trades) > 0
+    assert len(trades) > 0
+    np.testing.assert_array_equal(trades["quantity"], np.round(trades["quantity"]))  # whole shares
 
 
 @pytest.mark.parametrize("kind", list(LIMITS))
 def test_every_limit(kind: str) -> None:
-    config = _config({"sizer": {"type": "percentage", "pct": 60}, "limits": [{"type": kind, **LIMITS[kind].example}]})
-    _same_in_both_engines(config)
-    assert LIMITS[kind].model_validate(LIMITS[kind].example).checks()
+    """Over a range of thresholds (the example's, scaled), the limit vetoes some orders and lets others
+    through, identically in both engines."""
+    both_seen = False
+    for scale in (0.1, 0.3, 1.0, 3.0):
+        limit = {key: value * scale for key, value in LIMITS[kind].example.items()}
+        config = _config({"sizer": {"type": "volatility", "target_vol_pct": 40, "max_pct": 90},
+                          "limits": [{"type": kind, **limit}]})
+        fills = len(_same_in_both_engines(config))
+        vetoes = run_backtest(config, DATA, "fast").rejects["reason"].str.startswith(kind).sum()
+        both_seen = both_seen or (fills > 0 and vetoes > 0)
+    assert both_seen
 
 
 @pytest.mark.parametrize("kind", list(COMMISSIONS))
