@@ -42,6 +42,8 @@ class Portfolio:
         self.realized_by_order: dict[int, float] = {}
         self.closing_orders: set[int] = set()  # fills that reduced a position: the trades
         self.marks = np.full(len(symbols), np.nan)
+        self._mark_list: list[float] = self.marks.tolist()
+        self._equity: float | None = None
         self.high_water_mark = capital
         self.day_start_equity = capital
         self._days = timestamps.astype("datetime64[D]")
@@ -58,13 +60,16 @@ class Portfolio:
     def equity(self) -> float:
         """Cash plus every position marked at the latest close (positions with no mark yet count at cost).
 
-        Summed left to right, as the fast engine's kernel does, so both get the same float.
+        Summed left to right, as the fast engine's kernel does, so both get the same float. Kept until
+        a bar's marks or a fill change it: the risk manager and the bar's bookkeeping ask several times.
         """
-        marks = np.where(np.isnan(self.marks), self.average_price, self.marks)
-        total = 0.0
-        for held, mark in zip(self.quantity.tolist(), marks.tolist(), strict=True):
-            total += held * mark
-        return float(self.cash + total)
+        if self._equity is None:
+            total = 0.0
+            for held, mark, cost in zip(self.quantity.tolist(), self._mark_list, self.average_price.tolist(),
+                                        strict=True):
+                total += held * (mark if mark == mark else cost)
+            self._equity = float(self.cash + total)
+        return self._equity
 
     def unrealized_pnl(self) -> float:
         """Open positions' gain or loss against their average price, at the latest close."""
@@ -82,6 +87,7 @@ class Portfolio:
         if t > 0 and self._days[t] != self._days[t - 1]:
             self.day_start_equity = float(self.equity_curve[t - 1])
         self.marks = np.asarray(bar.close, dtype=np.float64)
+        self._mark_list, self._equity = self.marks.tolist(), None
         self.high_water_mark = max(self.high_water_mark, self.equity())
 
     def on_fill(self, fill: Fill) -> None:
@@ -91,6 +97,7 @@ class Portfolio:
         held = float(self.quantity[j])
         if held != 0 and math.copysign(1, fill.quantity) != math.copysign(1, held):
             self.closing_orders.add(fill.order_id)
+        self._equity = None
         self.cash -= fill.quantity * fill.price + fill.commission
         self.commission_paid += fill.commission
         self.quantity[j], self.average_price[j], realized = apply_fill_to_position(
@@ -103,5 +110,5 @@ class Portfolio:
         equity = self.equity()
         self.equity_curve[bar_index] = equity
         self.cash_curve[bar_index] = self.cash
-        self.exposed[bar_index] = bool(np.any(self.quantity != 0))
+        self.exposed[bar_index] = any(held != 0 for held in self.quantity.tolist())
         self.high_water_mark = max(self.high_water_mark, equity)
