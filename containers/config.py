@@ -17,7 +17,8 @@ from containers.components.strategies import STRATEGIES
 from containers.data.config import DataConfig
 from containers.strict import StrictModel, did_you_mean
 
-Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+# A name is a folder and a path segment: letters, digits, _ . - and not starting with a dot ('..' escapes runs/)
+Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")]
 
 
 class StrategyBase(StrictModel):

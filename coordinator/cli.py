@@ -208,7 +208,24 @@ def status(run_dir: Annotated[Path, typer.Argument(help="A study's run directory
 
 
 def main() -> None:
-    app(prog_name="admf")
+    """The console script: command-line usage errors are one line and exit 2, like bad configs."""
+    try:
+        code = app(prog_name="admf", standalone_mode=False)
+    except Exception as error:  # click's classes (typer may vendor click): matched by name
+        kinds = {cls.__name__ for cls in type(error).__mro__}
+        context = getattr(error, "ctx", None)
+        if "NoArgsIsHelpError" in kinds and context is not None:
+            console.print(context.get_help(), markup=False)
+            sys.exit(0)
+        if "UsageError" in kinds:
+            command = context.command_path if context is not None else "admf"
+            errors.print(f"error: {command}: {error.format_message().rstrip('.')}; see {command} --help", markup=False)
+            sys.exit(2)
+        if "Abort" in kinds:
+            errors.print("interrupted", markup=False)
+            sys.exit(130)
+        raise
+    sys.exit(code or 0)
 
 
 if __name__ == "__main__":

@@ -45,8 +45,11 @@ class ExperimentConfig(BacktestConfig):
         if self.type == "sweep" and self.sweep is None:
             raise ValueError("type: sweep needs a 'sweep' section (space, method...)")
         if self.sweep is not None:
-            for path in self.sweep.space:
+            for path, spec in self.sweep.space.items():
                 _check(self, path, f"sweep.space.{path}")
+                if self.sweep.method == "grid" and spec.values() is None:
+                    raise ValueError(f"sweep.space.{path}: method grid needs discrete values, but this range is "
+                                     "continuous; give it a step, or a list of values, or use method random")
             for text in self.sweep.constraints:
                 for path in Constraint(text).paths():
                     _check(self, path, f"sweep.constraints '{text}'")
@@ -67,6 +70,8 @@ def _path_of(location: tuple[Any, ...]) -> str:
         previous = location[i - 1] if i else None
         if item in _UNION_TAGS and (isinstance(previous, int) or previous in _UNION_FIELDS):
             continue
+        if item in ("choice", "range") and i >= 2 and location[i - 2] == "space":
+            continue
         parts.append(f"[{item}]" if isinstance(item, int) else ("." if parts else "") + str(item))
     return "".join(parts)
 
@@ -81,8 +86,17 @@ def _message(error: dict[str, Any]) -> str:
         return "missing 'type'; every component needs one"
     if kind == "missing":
         return "required field is missing"
+    if kind == "string_pattern_mismatch":
+        return (f"{_shown(error.get('input'))} is not a valid name: use letters, digits, '_', '.' and '-', "
+                "starting with a letter, digit or '_'")
     message = str(error["msg"])
     return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    """A user's value quoted for a message, cut to `limit` characters."""
+    text = repr(value) if not isinstance(value, str) else f"'{value}'"
+    return text if len(text) <= limit else f"{text[:limit - 3]}..."
 
 
 def format_validation_error(source: str, error: ValidationError) -> str:
@@ -101,18 +115,49 @@ def parse_experiment(raw: Any, source: str) -> ExperimentConfig:
         raise ConfigError(format_validation_error(source, error)) from error
 
 
-def load_experiment(path: str | Path) -> ExperimentConfig:
-    """Reads and validates one experiment file; relative data paths are resolved against its folder."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """safe_load that refuses a key given twice in one mapping (YAML would keep the later one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        self.flatten_mapping(node)  # merge keys (<<) first, as SafeLoader does
+        seen: dict[Any, yaml.Mark] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                first = seen[key]
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key '{key}' (first at line {first.line + 1}); keep one of them",
+                    key_node.start_mark)
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep)
+
+
+def read_yaml(path: Path) -> Any:
+    """The YAML document of a file, or a one-line ConfigError naming the line, column and problem."""
     try:
-        raw = yaml.safe_load(path.read_text())
+        text = path.read_text()
+    except IsADirectoryError as error:
+        raise ConfigError(f"{path}: is a directory, not a config file") from error
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not a text file ({error.reason}); save the config as UTF-8") from error
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the config ({error.strerror})") from error
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         raise ConfigError(f"{path}:{where}: invalid YAML ({problem}); fix the syntax") from error
-    except UnicodeDecodeError as error:
-        raise ConfigError(f"{path}: not a text file ({error.reason}); save the config as UTF-8") from error
-    return parse_experiment(raw, str(path))
+    except RecursionError as error:
+        raise ConfigError(f"{path}: the YAML is nested too deeply to read; flatten it") from error
+
+
+def load_experiment(path: str | Path) -> ExperimentConfig:
+    """Reads and validates one experiment file; relative data paths are resolved against its folder."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory, not a config file")
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    return parse_experiment(read_yaml(path), str(path))

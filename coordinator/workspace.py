@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from containers.errors import AdmfError
+from containers.errors import ConfigError, StorageError
 
 
 def run_directory(name: str, out: str | None, configured: str | None, config_dir: Path) -> Path:
@@ -51,8 +51,15 @@ def write_parquet(path: Path, frame: pd.DataFrame) -> None:
 
 
 def ensure_writable(directory: Path) -> None:
+    """The run directory exists and can be written, or a one-line error: a path that is a file is a bad
+    --out (exit 2), a disk or folder that refuses writes is storage (exit 5)."""
+    blocker = next((parent for parent in (directory, *directory.parents) if parent.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise ConfigError(f"{directory}: {blocker} is a file, not a folder; choose a run directory with --out")
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise AdmfError(f"{directory}: cannot create the run directory ({error.strerror}); "
-                        "choose another with --out") from error
+        raise StorageError(f"{directory}: cannot create the run directory ({error.strerror}); "
+                           "choose another with --out") from error
+    if not os.access(directory, os.W_OK):
+        raise StorageError(f"{directory}: the run directory is not writable; choose another with --out")

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, Discriminator, Field, Tag, model_validator
 
 from containers.strict import StrictModel
 
@@ -78,7 +78,16 @@ class Choice(StrictModel):
         return rng.choice(self.choices)
 
 
-ParameterSpec = Annotated[Choice | Range, BeforeValidator(_choices)]
+def _kind(value: Any) -> str:
+    """Which model a space entry is: a list or {choices: ...} is a Choice, anything else a Range (so a
+    range's mistakes are reported as a range's, not as unknown keys of a Choice)."""
+    if isinstance(value, Choice) or (isinstance(value, dict) and "choices" in value):
+        return "choice"
+    return "range"
+
+
+ParameterSpec = Annotated[Annotated[Choice, Tag("choice")] | Annotated[Range, Tag("range")],
+                          Discriminator(_kind), BeforeValidator(_choices)]
 
 _COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
     "<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt, "==": operator.eq, "!=": operator.ne}

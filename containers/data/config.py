@@ -3,22 +3,47 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
+import pandas as pd
 from pydantic import Field, model_validator
 
 from containers.strict import StrictModel
+
+Symbol = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.\-^=/]+$")]
+
+
+def _unique(symbols: tuple[str, ...] | None, where: str) -> None:
+    repeated = sorted({symbol for symbol in symbols or () if (symbols or ()).count(symbol) > 1})
+    if repeated:
+        raise ValueError(f"{where}: symbol(s) {', '.join(repeated)} listed more than once; list each once")
 
 
 class SyntheticData(StrictModel):
     """A seeded regime-switching random walk with volume (no download needed)."""
 
-    symbols: tuple[str, ...] = Field(default=("SYN",), min_length=1)
+    symbols: tuple[Symbol, ...] = Field(default=("SYN",), min_length=1, max_length=1000)
     bars: int = Field(default=5000, ge=2, le=50_000_000)
     seed: int = 7
     freq: str = "1h"
     start: dt.datetime = dt.datetime(2020, 1, 1)
-    initial_price: float = Field(default=100.0, gt=0)
+    initial_price: float = Field(default=100.0, gt=0, le=1e12)
+
+    @model_validator(mode="after")
+    def _valid_calendar(self) -> SyntheticData:
+        _unique(self.symbols, "symbols")
+        try:
+            step = pd.Timedelta(pd.tseries.frequencies.to_offset(self.freq))
+        except (ValueError, TypeError):
+            raise ValueError(f"freq '{self.freq}' is not a fixed pandas frequency; use one such as 1min, 5min, "
+                             "1h or 1D") from None
+        if step <= pd.Timedelta(0):
+            raise ValueError(f"freq '{self.freq}' must be a positive step, such as 1min, 1h or 1D")
+        start = pd.Timestamp(self.start)
+        if start < pd.Timestamp.min or (pd.Timestamp.max - start) / step < self.bars:
+            raise ValueError(f"{self.bars} bars of {self.freq} from {self.start} run past {pd.Timestamp.max.date()}, "
+                             "the last date pandas can hold; start earlier, use fewer bars or a shorter freq")
+        return self
 
 
 class SplitConfig(StrictModel):
@@ -38,9 +63,10 @@ class DataConfig(StrictModel):
     """One of: `synthetic`, `path` (one long file with a symbol column) or `files` (one per symbol)."""
 
     synthetic: SyntheticData | None = None
-    path: str | None = None
-    files: dict[str, str] | None = None
-    symbols: tuple[str, ...] | None = None
+    path: str | None = Field(default=None, min_length=1)
+    files: dict[Symbol, Annotated[str, Field(min_length=1)]] | None = Field(default=None, min_length=1)
+    symbols: tuple[Symbol, ...] | None = Field(default=None, min_length=1)
+    timestamp_unit: Literal["s", "ms", "us", "ns"] | None = None
     align: Literal["strict", "intersection"] = "strict"
     split: SplitConfig | None = None
     use: Literal["full", "train", "test"] = "full"
@@ -55,4 +81,7 @@ class DataConfig(StrictModel):
             )
         if self.use != "full" and self.split is None:
             raise ValueError(f"use: {self.use} needs a 'split' (train_ratio or test_start)")
+        _unique(self.symbols, "symbols")
+        if self.timestamp_unit is not None and self.synthetic is not None:
+            raise ValueError("timestamp_unit applies to files with epoch timestamps, not to synthetic data")
         return self

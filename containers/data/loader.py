@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,26 +12,52 @@ import pandas as pd
 from containers.data.config import DataConfig
 from containers.data.market import PRICE_FIELDS, MarketData
 from containers.data.synthetic import generate_synthetic
-from containers.data.validate import check_columns, validate_symbol_frame
+from containers.data.validate import check_columns, check_header, shown, validate_symbol_frame
 from containers.errors import DataError
 
 READERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def _check_readable(path: Path) -> None:
+    """A DataError saying what is at `path` when it is not a readable, non-empty regular file."""
+    if path.is_symlink() and not path.exists():
+        raise DataError(f"{path}: a symbolic link that leads nowhere (a loop or a missing target); "
+                        "point the config at the data file itself")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory; name a .csv or .parquet file")
+    if not path.exists():
+        raise DataError(f"{path}: file not found; check the path (relative paths start at the config's folder)")
+    if not path.is_file():
+        raise DataError(f"{path}: not a regular file; name a .csv or .parquet file")
+    if not os.access(path, os.R_OK):
+        raise DataError(f"{path}: permission denied; make the file readable")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty; supply a header and at least two bars")
+
+
+def _csv_header(path: Path) -> list[str]:
+    """The header as written (pandas would rename a repeated column to 'close.1')."""
+    with open(path, newline="", errors="replace") as stream:
+        return next(csv.reader(stream), [])
 
 
 def read_table(path: Path) -> pd.DataFrame:
     """Reads one CSV or Parquet file; a missing, empty or unreadable file is a DataError."""
     kind = READERS.get(path.suffix.lower())
     if kind is None:
-        raise DataError(f"{path}: unsupported file type '{path.suffix}'; use .csv or .parquet")
-    if not path.is_file():
-        raise DataError(f"{path}: file not found; check the path (relative paths start at the config's folder)")
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: the file is empty; supply a header and at least two bars")
+        raise DataError(f"{path}: unsupported file type '{shown(path.suffix, 20)}'; use .csv or .parquet")
+    _check_readable(path)
     try:
-        frame = pd.read_csv(path) if kind == "csv" else pd.read_parquet(path)
+        if kind == "csv":
+            check_header(_csv_header(path), str(path))
+            frame = pd.read_csv(path)
+        else:
+            frame = pd.read_parquet(path)
+    except DataError:
+        raise
     except Exception as error:  # every reader failure means the same thing to the user
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise DataError(f"{path}: unreadable {kind} file ({first_line}); check the file's format") from error
+        raise DataError(f"{path}: unreadable {kind} file ({shown(first_line)}); check the file's format") from error
     frame = frame.reset_index(drop=True)
     frame["_row"] = np.arange(1, len(frame) + 1)
     return frame
@@ -49,6 +77,10 @@ def _frames_by_symbol(config: DataConfig, base_dir: Path) -> dict[str, tuple[str
         return frames
     path = _resolve(config.path or "", base_dir)
     frame = check_columns(read_table(path), str(path), extra=("symbol",))
+    blank = (frame["symbol"].isna() | (frame["symbol"].astype(str).str.strip() == "")).to_numpy()
+    if blank.any():
+        row = int(frame["_row"].iloc[int(np.flatnonzero(blank)[0])])
+        raise DataError(f"{path}: row {row}: the symbol is empty; every row of a long file needs its symbol")
     frame["symbol"] = frame["symbol"].astype(str)
     return {symbol: (f"{path} [symbol {symbol}]", part) for symbol, part in frame.groupby("symbol", sort=False)}
 
@@ -87,7 +119,8 @@ def load_files(config: DataConfig, base_dir: Path) -> MarketData:
     frames = _frames_by_symbol(config, base_dir)
     where = str(_resolve(config.path, base_dir)) if config.path else "data.files"
     symbols = _pick_symbols(frames, config.symbols, where)
-    validated = {symbol: (frames[symbol][0], validate_symbol_frame(frames[symbol][1], frames[symbol][0]))
+    validated = {symbol: (frames[symbol][0], validate_symbol_frame(frames[symbol][1], frames[symbol][0],
+                                                                    config.timestamp_unit))
                  for symbol in symbols}
     index = _align(validated, config.align)
     columns = {name: np.empty((len(index), len(symbols))) for name in PRICE_FIELDS}
