@@ -87,6 +87,25 @@ def _repair_torn_tail(path: Path, notice: Notice) -> None:
     notice(f"repaired: cut a torn last record ({len(data) - keep} bytes) from {path.name}")
 
 
+def _read_journal(path: Path) -> list[dict[str, Any]]:
+    """Every whole record of a journal file; a line that is not a journal operation is a StorageError
+    naming it (only a torn last line is repaired, and only when opened for writing)."""
+    logs = []
+    with open(path, "rb") as stream:
+        for number, line in enumerate(stream, start=1):
+            if not line.endswith(b"\n"):
+                break
+            try:
+                log = json.loads(line)
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                log = None
+            if not isinstance(log, dict) or "op_code" not in log:
+                raise StorageError(f"{path}: line {number} is not a journal record; the study storage is damaged "
+                                   "there: keep a copy, then cut the file before that line to resume from it")
+            logs.append(log)
+    return logs
+
+
 class GroupCommitJournal(BaseJournalBackend):
     """An append-only journal file whose writes are buffered until `commit` (one write, one fsync)."""
 
@@ -98,10 +117,7 @@ class GroupCommitJournal(BaseJournalBackend):
             _repair_torn_tail(path, notice)
         self._logs: list[dict[str, Any]] = []
         if path.exists():
-            with open(path, "rb") as stream:
-                for line in stream:
-                    if line.endswith(b"\n"):
-                        self._logs.append(json.loads(line))
+            self._logs = _read_journal(path)
         self._pending: list[dict[str, Any]] = []
         self.commits = 0
 

@@ -68,14 +68,70 @@ def start_study(experiment: ExperimentConfig, config_path: Path, run_dir: Path, 
         "config": experiment.model_dump(mode="json"), "created": time.time()})
     run = StudyRun(experiment, config_path, run_dir, n_trials, notice, **options)
     started = time.perf_counter()
-    return _finish(run, execute(run), started)
+    try:
+        study = execute(run)
+    except BaseException:
+        _forget_failed_start(run_dir, experiment)
+        raise
+    return _finish(run, study, started)
+
+
+def _forget_failed_start(run_dir: Path, experiment: ExperimentConfig) -> None:
+    """A start that failed before storing any trial leaves nothing that claims to hold a run."""
+    assert experiment.sweep is not None
+    try:
+        stored = _stored_trials(run_dir, experiment.name, experiment.sweep.storage)
+    except Exception:  # the storage itself is what failed: nothing in it to keep
+        stored = 0
+    if stored == 0:
+        for name in (MANIFEST, "status.json", JOURNAL_NAME, f"{JOURNAL_NAME}.lock"):
+            (run_dir / name).unlink(missing_ok=True)
+
+
+MANIFEST_KEYS = ("name", "config_path", "n_trials", "fingerprint", "storage")
 
 
 def read_manifest(run_dir: Path) -> dict[str, Any]:
+    """The run's manifest, or a one-line StorageError when it is missing, unreadable or incomplete."""
     path = run_dir / MANIFEST
+    if not run_dir.is_dir():
+        raise StorageError(f"{run_dir}: not a run directory (no such folder); give the folder admf run created")
     if not path.is_file():
         raise StorageError(f"{run_dir}: no {MANIFEST} here; give the run directory that admf run created")
-    return json.loads(path.read_text())
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise StorageError(f"{path}: unreadable ({str(error).splitlines()[0]}); the run directory is damaged: "
+                           "start the study again with admf run into a new directory") from error
+    missing = [key for key in MANIFEST_KEYS if not isinstance(manifest, dict) or key not in manifest]
+    if missing:
+        raise StorageError(f"{path}: lacks {', '.join(missing)}; the run directory is damaged: start the study "
+                           "again with admf run into a new directory")
+    if not isinstance(manifest["n_trials"], int) or isinstance(manifest["n_trials"], bool):
+        raise StorageError(f"{path}: n_trials is not a whole number; the run directory is damaged")
+    return manifest
+
+
+def _read_status(run_dir: Path) -> dict[str, Any]:
+    """The last session's status.json; an unreadable one only loses the throughput figure (it is
+    rewritten after every batch, and nothing is decided from it)."""
+    try:
+        status = json.loads((run_dir / "status.json").read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return status if isinstance(status, dict) else {}
+
+
+def _stored_trials(run_dir: Path, manifest_name: str, url: str | None) -> int:
+    """How many trials the run's storage holds (0 when it holds no study)."""
+    journal = run_dir / JOURNAL_NAME
+    if url is None and not journal.exists():
+        return 0
+    storage: Any = url or JournalStorage(GroupCommitJournal(journal, lambda message: None, read_only=True))
+    try:
+        return len(optuna.load_study(study_name=manifest_name, storage=storage).get_trials(deepcopy=False))
+    except KeyError:
+        return 0
 
 
 def resume_study(run_dir: Path, notice: Any, extend: int | None = None, **options: Any) -> StudyReport:
@@ -101,11 +157,17 @@ def study_status(run_dir: Path) -> dict[str, Any]:
     journal = run_dir / JOURNAL_NAME
     if manifest["storage"] != JOURNAL_NAME:
         storage: Any = manifest["storage"]
+    elif not journal.exists():
+        raise StorageError(f"{run_dir}: holds no study yet ({JOURNAL_NAME} is missing); start it with admf run")
     else:
         storage = JournalStorage(GroupCommitJournal(journal, lambda message: None, read_only=True))
-    study = optuna.load_study(study_name=manifest["name"], storage=storage)
+    try:
+        study = optuna.load_study(study_name=manifest["name"], storage=storage)
+    except KeyError as error:
+        raise StorageError(f"{run_dir}: the storage holds no study named '{manifest['name']}'; the run directory "
+                           "is damaged or was never started") from error
     trials = study.get_trials(deepcopy=False)
-    status = json.loads((run_dir / "status.json").read_text()) if (run_dir / "status.json").exists() else {}
+    status = _read_status(run_dir)
     pid = live_writer(journal)
     alive = pid is not None
     done = counted([t for t in trials if t.state != TrialState.RUNNING])
