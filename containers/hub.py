@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 
 import numpy as np
@@ -12,6 +12,8 @@ from containers.components.indicators import INDICATORS, IndicatorSpec, compute
 from containers.components.rules import Input
 from containers.data.market import PRICE_FIELDS, MarketData
 from containers.events import Bar, Indicator
+
+TRIAL_CACHE_BYTES = 512 * 2**20  # what a trial worker keeps of the indicators it computes itself
 
 
 class FutureAccessError(RuntimeError):
@@ -27,22 +29,57 @@ class IndicatorHub:
     """Holds (bars, symbols) arrays of prices and indicators; per bar it serves only bars <= the current one."""
 
     def __init__(self, data: MarketData, specs: Iterable[IndicatorSpec],
-                 precomputed: Mapping[str, np.ndarray] | None = None) -> None:
+                 precomputed: Mapping[str, np.ndarray] | None = None, cache_bytes: int | None = None) -> None:
+        """`cache_bytes` bounds what the hub computes itself (not what it was given): beyond it, the
+        indicators used longest ago are dropped, and computed again if asked for again."""
         self.data = data
         self.computations: Counter[str] = Counter()
         self.arrays: dict[str, np.ndarray] = {name: data.field(name) for name in PRICE_FIELDS}
         self.arrays.update(precomputed or {})
+        self._indicator_keys = [key for key in self.arrays if key not in PRICE_FIELDS]
+        self.cache_bytes = cache_bytes
+        self._computed: OrderedDict[IndicatorSpec, tuple[list[str], int]] = OrderedDict()  # least recent first
         self.ensure(specs)
         self.current_bar = -1
         self._bus: ScopedEventBus | None = None
 
     def ensure(self, specs: Iterable[IndicatorSpec]) -> None:
-        """Computes each indicator not held yet (once); what is held already is reused as it is."""
+        """Computes each indicator not held yet (once); what is held already is reused as it is.
+
+        Costs O(what is asked for), whatever the number of indicators held.
+        """
+        asked, added = [], False
         for spec in specs:
-            if spec.output(_first_output(spec)) not in self.arrays:
-                self.arrays.update(compute(spec, self.data))
+            asked.append(spec)
+            if spec in self._computed:
+                self._computed.move_to_end(spec)
+            elif spec.output(_first_output(spec)) not in self.arrays:
+                outputs = compute(spec, self.data)
+                self.arrays.update(outputs)
+                self._indicator_keys.extend(outputs)
+                self._computed[spec] = (list(outputs), sum(array.nbytes for array in outputs.values()))
                 self.computations[spec.key] += 1
-        self._indicator_keys = [key for key in self.arrays if key not in PRICE_FIELDS]
+                added = True
+        if added and self.cache_bytes is not None:
+            self._evict(set(asked))
+
+    def _evict(self, keep: set[IndicatorSpec]) -> None:
+        held = sum(size for _, size in self._computed.values())
+        for spec in list(self._computed):
+            if held <= (self.cache_bytes or 0):
+                break
+            if spec in keep:
+                continue
+            keys, size = self._computed.pop(spec)
+            for key in keys:
+                del self.arrays[key]
+            self._indicator_keys = [key for key in self._indicator_keys if key not in keys]
+            held -= size
+
+    @property
+    def computed_bytes(self) -> int:
+        """Memory of the indicators this hub computed itself and still holds."""
+        return sum(size for _, size in self._computed.values())
 
     def attach(self, bus: ScopedEventBus) -> None:
         """Listens for BAR and answers with one INDICATOR event per bar."""

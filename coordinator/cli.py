@@ -132,7 +132,9 @@ def _report(report: StudyReport, experiment: ExperimentConfig) -> None:
         table.add_row(str(row["number"]), *[str(row[p]) for p in params], *[f"{row[m]:,.4g}" for m in shown])
     console.print(table)
     complete, failed = (frame["state"] == "complete").sum(), (frame["state"] == "failed").sum()
-    console.print(f"{complete} complete, {failed} failed of {report.n_trials} trials ({report.seconds:.1f} s this "
+    infeasible = (frame["state"] == "infeasible").sum()
+    console.print(f"{complete} complete, {failed} failed" + (f", {infeasible} infeasible" if infeasible else "")
+                  + f" of {report.n_trials} trials ({report.seconds:.1f} s this "
                   f"session); results in {report.run_dir / 'trials.parquet'}", markup=False)
 
 
@@ -196,7 +198,8 @@ def status(run_dir: Annotated[Path, typer.Argument(help="A study's run directory
         eta = f"{info['eta_seconds']:.0f} s" if info["eta_seconds"] is not None else "-"
         best = info["best"]
         console.print(f"{info['run_dir']}: {info['state']}"
-                      + (f" (pid {info['pid']})" if info["pid"] else "")
+                      + (f" (pid {info['pid']})" if info["pid"] and info["pid"] > 0
+                         else " (pid unknown: its pid file was deleted)" if info["pid"] else "")
                       + f"; {info['complete']} complete, {info['failed']} failed, {info['remaining']} remaining of "
                       f"{info['n_trials']}; {rate}; ETA {eta}", markup=False)
         if best:

@@ -7,7 +7,7 @@ from typing import Any, Protocol
 from containers.components.indicators import IndicatorSpec
 from containers.config import BacktestConfig
 from containers.data.market import MarketData
-from containers.hub import IndicatorHub
+from containers.hub import TRIAL_CACHE_BYTES, IndicatorHub
 from workers.trials import TrialResult, evaluate_trial
 
 Trial = tuple[int, dict[str, Any]]
@@ -29,6 +29,7 @@ class LocalEvaluator:
     def __init__(self, base: BacktestConfig, data: MarketData, specs: list[IndicatorSpec], engine: str) -> None:
         self.base, self.engine = base, engine
         self.hub = IndicatorHub(data, specs)
+        self.hub.cache_bytes = self.hub.computed_bytes + TRIAL_CACHE_BYTES  # the plan, and a bounded rest
 
     def evaluate(self, trials: list[Trial]) -> dict[int, TrialResult]:
         return {number: evaluate_trial(self.base, number, params, self.hub, self.engine) for number, params in trials}

@@ -7,11 +7,17 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numba
+import numpy
+import optuna
+
 import containers
+import coordinator
 import search
 import workers
 from coordinator import __version__
 from coordinator.config import ExperimentConfig
+from search.samplers import SAMPLER_SETTINGS
 
 
 def _digest(payload: Any) -> str:
@@ -27,12 +33,14 @@ def _file_digest(path: Path) -> str:
 
 
 def code_version() -> str:
-    """admf's version and a digest of the code that decides trial results."""
+    """admf's version, a digest of its code (the driver's included: it decides which trial gets which
+    point) and the versions of the libraries that shape results."""
     digest = hashlib.sha256(__version__.encode())
-    for package in (containers, search, workers):
+    for package in (containers, search, workers, coordinator):
         for source in sorted(Path(package.__file__).parent.rglob("*.py")):
             digest.update(source.read_bytes())
-    return f"{__version__}+{digest.hexdigest()[:12]}"
+    libraries = f"optuna {optuna.__version__}, numpy {numpy.__version__}, numba {numba.__version__}"
+    return f"{__version__}+{digest.hexdigest()[:12]} ({libraries})"
 
 
 def data_files(experiment: ExperimentConfig, config_path: Path) -> dict[str, str]:
@@ -57,7 +65,9 @@ def fingerprint(experiment: ExperimentConfig, config_path: Path) -> dict[str, An
         "config": _digest({"backtest": backtest, "batch_size": sweep.batch_size, "engine":
                            experiment.execution.engine}),
         "search space": _digest({"space": {k: v.model_dump() for k, v in sweep.space.items()},
-                                 "constraints": sweep.constraints, "method": sweep.method, "seed": sweep.seed}),
+                                 "constraints": sweep.constraints, "method": sweep.method, "seed": sweep.seed,
+                                 "n_trials": sweep.n_trials if sweep.method == "grid" else None,
+                                 "sampler": SAMPLER_SETTINGS.get(sweep.method)}),
         "objective": _digest({"goals": [g.model_dump() for g in sweep.goals()], "min_trades": sweep.min_trades}),
         "data files": data_files(experiment, config_path),
         "code version": code_version(),

@@ -49,7 +49,10 @@ def trial_row(trial: FrozenTrial, space: dict[str, Choice | Range], schema: pa.S
     worker = trial.user_attrs.get("worker") or {}
     metrics = trial.user_attrs.get("metrics") or {}
     regimes = trial.user_attrs.get("regimes")
-    row: dict[str, Any] = {"number": trial.number, "state": STATES.get(trial.state, trial.state.name.lower()),
+    state = STATES.get(trial.state, trial.state.name.lower())
+    if trial.state == TrialState.COMPLETE and ERROR_ATTR in trial.system_attrs:
+        state = "infeasible"  # told complete with the worst value so Optuna's samplers learn the constraints
+    row: dict[str, Any] = {"number": trial.number, "state": state,
                            "error": trial.system_attrs.get(ERROR_ATTR), "seconds": worker.get("seconds"),
                            "node": worker.get("node"), "pid": worker.get("pid")}
     for path in space:

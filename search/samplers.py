@@ -1,14 +1,15 @@
 """Samplers for deterministic studies: each batch gets a sampler that is a pure function of the config,
-the seed and the batch's first trial number, so a resumed study asks exactly what it would have asked.
+the seed and the batch's position in the study, so a resumed study asks exactly what it would have asked.
 
 grid and random are admf's own (they honour constraints exactly: a grid lists only feasible points, a
-random point is redrawn until feasible); tpe, cmaes, qmc and nsga2 are Optuna's: the driver records
-each trial's constraints with Trial.set_constraint (TPE and NSGA-II learn from them), and a point
-that breaks one fails without running.
+random point is redrawn until feasible); tpe, cmaes, qmc and nsga2 are Optuna's, with their settings
+spelled out, each wrapped so that it proposes points that satisfy the constraints (FeasibleSampler);
+a point that still breaks one does not run and is recorded as infeasible.
 """
 
 from __future__ import annotations
 
+import random
 import warnings
 from typing import Any
 
@@ -42,25 +43,102 @@ class PointSampler(BaseSampler):
         return self.points[trial.number][param_name]
 
 
-def derived_seed(seed: int, first_number: int) -> int:
-    return (seed * 1_000_003 + first_number * 7919) % (2**31 - 1)
+# The settings of Optuna's samplers that admf relies on, spelled out (defaults change between Optuna
+# releases: Optuna 5 turned TPE's constant_liar on, which suits batches of asks) and part of a study's
+# fingerprint, with Optuna's version (for the settings Optuna is retiring and admf leaves at their default).
+SAMPLER_SETTINGS: dict[str, dict[str, Any]] = {
+    "tpe": {"n_startup_trials": 10, "n_ei_candidates": 24, "multivariate": False, "constant_liar": True},
+    "cmaes": {"n_startup_trials": 1, "warn_independent_sampling": False},
+    "qmc": {"qmc_type": "sobol", "scramble": False, "warn_independent_sampling": False},
+    "nsga2": {"population_size": 50, "mutation_prob": None, "crossover_prob": 0.9, "swapping_prob": 0.5},
+}
+FEASIBLE_DRAWS = 100  # attempts per trial at a point that meets the constraints
+MODEL_REDRAWS = 3  # of them drawn again from the model before the broken parameters are redrawn at random
 
 
-def batch_sampler(method: str, space: SearchSpace, seed: int, first_number: int,
-                  points: dict[int, dict[str, Scalar]] | None = None) -> BaseSampler:
-    """The sampler for the batch starting at trial `first_number`."""
+class FeasibleSampler(BaseSampler):
+    """Wraps a model-based sampler so that it proposes points that satisfy the space's constraints.
+
+    Optuna's samplers learn nothing from a failed trial (TPE reads complete, pruned and running ones,
+    NSGA-II complete ones), and a univariate model can put the modes of two parameters on the wrong
+    sides of `fast < slow`. So a proposal that breaks a constraint is drawn again a few times, then
+    repaired: the parameters of each broken constraint are redrawn at random, one at a time, the rest
+    of the model's proposal kept. Up to FEASIBLE_DRAWS attempts; a point still infeasible fails as
+    before (recorded complete with the worst value, so the sampler learns from it).
+    """
+
+    def __init__(self, inner: BaseSampler, space: SearchSpace, distributions: dict[str, BaseDistribution],
+                 seed: int) -> None:
+        self.inner, self.space, self.distributions = inner, space, distributions
+        self.repairs = optuna.samplers.RandomSampler(seed=seed)
+        self.choices = random.Random(seed)
+
+    def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        return dict(self.distributions)
+
+    def sample_relative(self, study: Study, trial: FrozenTrial,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        point = self._draw(study, trial)
+        for attempt in range(FEASIBLE_DRAWS):
+            broken = [c for c in self.space.constraints if not c.holds(point, self.space.base)]
+            if not broken:
+                break
+            if attempt < MODEL_REDRAWS:
+                point = self._draw(study, trial)
+                continue
+            names = [name for name in broken[0].paths() if name in self.distributions]
+            if not names:
+                break  # a constraint on values outside the space: nothing to redraw
+            name = self.choices.choice(names)
+            point = {**point, name: self.repairs.sample_independent(study, trial, name, self.distributions[name])}
+        return point
+
+    def _draw(self, study: Study, trial: FrozenTrial) -> dict[str, Any]:
+        relative = self.inner.infer_relative_search_space(study, trial)
+        point = self.inner.sample_relative(study, trial, relative) if relative else {}
+        for name, distribution in self.distributions.items():
+            if name not in point:
+                point[name] = self.inner.sample_independent(study, trial, name, distribution)
+        return point
+
+    def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: BaseDistribution) -> Any:
+        return self.inner.sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
+        self.inner.before_trial(study, trial)
+
+    def after_trial(self, study: Study, trial: FrozenTrial, state: Any, values: Any) -> None:
+        self.inner.after_trial(study, trial, state, values)
+
+
+def derived_seed(seed: int, position: int) -> int:
+    return (seed * 1_000_003 + position * 7919) % (2**31 - 1)
+
+
+def batch_sampler(method: str, space: SearchSpace, seed: int, position: int,
+                  points: dict[int, dict[str, Scalar]] | None = None,
+                  distributions: dict[str, BaseDistribution] | None = None) -> BaseSampler:
+    """The sampler for the batch whose first trial takes place `position` in the study's sequence.
+
+    Seeded by the position (trials that count), not the trial number: a half-asked trial that a crash
+    left, failed and asked again, shifts numbers but not positions, so a resumed study draws the same.
+    """
     if method in ("grid", "random"):
         assert points is not None
         return PointSampler(points)
-    batch_seed = derived_seed(seed, first_number)
+    batch_seed = derived_seed(seed, position)
+    settings = SAMPLER_SETTINGS.get(method)
     if method == "tpe":
-        return optuna.samplers.TPESampler(seed=batch_seed)
-    if method == "cmaes":
-        return optuna.samplers.CmaEsSampler(seed=batch_seed, warn_independent_sampling=False)
-    if method == "qmc":
+        inner: BaseSampler = optuna.samplers.TPESampler(seed=batch_seed, **settings)
+    elif method == "cmaes":
+        inner = optuna.samplers.CmaEsSampler(seed=batch_seed, **settings)
+    elif method == "qmc":
         with warnings.catch_warnings():  # 'experimental' since Optuna 3; it would print on every batch
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
-    if method == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=batch_seed)
-    raise ValueError(f"unknown method '{method}'; methods: {', '.join(METHODS)}")
+            inner = optuna.samplers.QMCSampler(seed=seed, **settings)
+    elif method == "nsga2":
+        inner = optuna.samplers.NSGAIISampler(seed=batch_seed, **settings)
+    else:
+        raise ValueError(f"unknown method '{method}'; methods: {', '.join(METHODS)}")
+    return FeasibleSampler(inner, space, distributions or {}, batch_seed)

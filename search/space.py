@@ -20,6 +20,8 @@ from pydantic import BeforeValidator, Discriminator, Field, Tag, model_validator
 from containers.strict import StrictModel
 
 Scalar = int | float | str | bool
+MAX_LISTED_GRID = 1_000_000  # a grid up to this size is listed (and sampled from); beyond, only sampled
+MAX_GRID_DRAWS_PER_TRIAL = 100  # draws per wanted point before a too-constrained huge grid is refused
 
 
 class Range(StrictModel):
@@ -45,20 +47,30 @@ class Range(StrictModel):
         whole = float(self.low).is_integer() and float(self.high).is_integer()
         return whole and (self.step is None or float(self.step).is_integer()) and not self.log
 
-    def values(self) -> list[Scalar] | None:
-        """Every value of a discrete range (ints, or floats with a step); None for a continuous one."""
+    def count(self) -> int | None:
+        """How many values a discrete range has (without listing them); None for a continuous one."""
         if self.is_int:
-            step = int(self.step or 1)
-            return list(range(int(self.low), int(self.high) + 1, step))
+            return (int(self.high) - int(self.low)) // int(self.step or 1) + 1
         if self.step is None:
             return None
-        count = math.floor((self.high - self.low) / self.step + 1e-9) + 1
-        return [round(self.low + i * self.step, 12) for i in range(count)]
+        return math.floor((self.high - self.low) / self.step + 1e-9) + 1
+
+    def value_at(self, index: int) -> Scalar:
+        if self.is_int:
+            return int(self.low) + index * int(self.step or 1)
+        assert self.step is not None
+        return round(self.low + index * self.step, 12)
+
+    def values(self) -> list[Scalar] | None:
+        """Every value of a discrete range (ints, or floats with a step); None for a continuous one.
+        Lists as many as `count()` says: callers check the count before asking for a huge range."""
+        count = self.count()
+        return None if count is None else [self.value_at(i) for i in range(count)]
 
     def sample(self, rng: random.Random) -> Scalar:
-        discrete = self.values()
-        if discrete is not None:
-            return rng.choice(discrete)
+        count = self.count()
+        if count is not None:  # the same draw as rng.choice over the values, without listing them
+            return self.value_at(rng.randrange(count))
         if self.log:
             return math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
         return rng.uniform(self.low, self.high)
@@ -69,7 +81,13 @@ def _choices(value: Any) -> Any:
 
 
 class Choice(StrictModel):
-    choices: list[Scalar] = Field(min_length=1)
+    choices: list[Scalar] = Field(min_length=1, max_length=1_000_000)
+
+    def count(self) -> int:
+        return len(self.choices)
+
+    def value_at(self, index: int) -> Scalar:
+        return self.choices[index]
 
     def values(self) -> list[Scalar]:
         return list(self.choices)
@@ -107,13 +125,25 @@ class Constraint:
     def paths(self) -> list[str]:
         return [side for side in (self.left, self.right) if not _is_number(side)]
 
-    def holds(self, point: dict[str, Scalar], base: Callable[[str], Any]) -> bool:
+    def _sides(self, point: dict[str, Scalar], base: Callable[[str], Any]) -> tuple[Any, Any]:
         def value(side: str) -> Any:
             if _is_number(side):
                 return float(side)
             return point[side] if side in point else base(side)
 
-        return bool(_COMPARISONS[self.op](value(self.left), value(self.right)))
+        return value(self.left), value(self.right)
+
+    def holds(self, point: dict[str, Scalar], base: Callable[[str], Any]) -> bool:
+        return bool(_COMPARISONS[self.op](*self._sides(point, base)))
+
+    def violation(self, point: dict[str, Scalar], base: Callable[[str], Any]) -> float:
+        """0 when the constraint holds, else how far it is broken (1 + the gap between numeric sides), the
+        value Optuna's samplers rank infeasible trials by (closer to feasible is better)."""
+        if self.holds(point, base):
+            return 0.0
+        left, right = self._sides(point, base)
+        numeric = all(isinstance(side, int | float) and not isinstance(side, bool) for side in (left, right))
+        return 1.0 + abs(float(left) - float(right)) if numeric else 1.0
 
 
 def _is_number(text: str) -> bool:
@@ -138,8 +168,13 @@ class SearchSpace:
     def feasible(self, point: dict[str, Scalar]) -> bool:
         return all(constraint.holds(point, self.base) for constraint in self.constraints)
 
+    def grid_size(self) -> int:
+        """The number of points of the full grid (feasible or not), without listing them."""
+        return math.prod(self._count(name) for name in self.parameters)
+
     def grid(self) -> Iterator[dict[str, Scalar]]:
-        """Every combination of the parameters' values that satisfies the constraints, in a fixed order."""
+        """Every combination of the parameters' values that satisfies the constraints, in product order
+        (the last parameter changing fastest)."""
         names = list(self.parameters)
         axes = [self._axis(name) for name in names]
         for combination in itertools.product(*axes):
@@ -147,11 +182,55 @@ class SearchSpace:
             if self.feasible(point):
                 yield point
 
+    def grid_plan(self, count: int | None, seed: int) -> list[dict[str, Scalar]]:
+        """The grid's trials, in trial order.
+
+        `count` None: the whole feasible grid, in product order. A `count`: that many feasible points
+        (all, if the grid has fewer) in a seeded random order without replacement, so a capped grid is a
+        uniform sample and not the corner the product order starts in; a larger count extends the order
+        of a smaller one (`--extend`). A grid too large to list is only ever sampled, by drawing point
+        numbers, so planning costs O(count), not O(size).
+        """
+        size = self.grid_size()
+        rng = random.Random(f"grid:{seed}")
+        if size <= MAX_LISTED_GRID:
+            feasible = list(self.grid())
+            if count is None:
+                return feasible
+            rng.shuffle(feasible)
+            return feasible[:count]
+        if count is None:
+            raise ValueError(f"the grid has {size:,} points, too many to run them all; set sweep.n_trials to "
+                             "sample that many of them, or coarsen the steps")
+        chosen: dict[int, dict[str, Scalar]] = {}
+        for _ in range(MAX_GRID_DRAWS_PER_TRIAL * count + 10_000):
+            index = rng.randrange(size)
+            if index not in chosen:
+                point = self._point_at(index)
+                if self.feasible(point):
+                    chosen[index] = point
+                    if len(chosen) == count:
+                        return list(chosen.values())
+        raise ValueError(f"only {len(chosen)} of {count} grid points drawn satisfy "
+                         f"{[c.text for c in self.constraints]}; loosen the constraints or lower n_trials")
+
     def _axis(self, name: str) -> list[Scalar]:
-        values = self.parameters[name].values()
-        if values is None:
+        self._count(name)  # refuses a continuous range
+        return self.parameters[name].values() or []
+
+    def _count(self, name: str) -> int:
+        count = self.parameters[name].count()
+        if count is None:
             raise ValueError(f"sweep.space.{name}: a grid needs discrete values; give a step or a list")
-        return values
+        return count
+
+    def _point_at(self, index: int) -> dict[str, Scalar]:
+        """The grid point with this number in product order (mixed radix, the last parameter fastest)."""
+        point: dict[str, Scalar] = {}
+        for name in reversed(list(self.parameters)):
+            index, digit = divmod(index, self._count(name))
+            point[name] = self.parameters[name].value_at(digit)
+        return {name: point[name] for name in self.parameters}
 
     def random_point(self, seed: int, number: int) -> dict[str, Scalar]:
         """The point of trial `number`: depends only on (seed, number), so any worker count gives the same."""
@@ -162,6 +241,9 @@ class SearchSpace:
                 return point
         raise ValueError(f"no point satisfying {[c.text for c in self.constraints]} found in "
                          f"{self.MAX_RANDOM_TRIES} draws; loosen the constraints or the ranges")
+
+    def discrete_count(self, name: str) -> int | None:
+        return self.parameters[name].count()
 
     def discrete_values(self, name: str) -> list[Scalar] | None:
         return self.parameters[name].values()

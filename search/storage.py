@@ -3,15 +3,17 @@
 Optuna's own JournalFileBackend writes and fsyncs on every operation (tens of them per trial); this
 backend keeps the operations of a batch in memory and writes them with one write + fsync at `commit`.
 The file is the same one-JSON-object-per-line journal, so `optuna.storages.JournalStorage(
-JournalFileBackend(path))` and optuna-dashboard open it as it is. One driver writes it, guarded by a
-lock file holding its pid; a lock left by a dead process, and a torn last line left by a crash, are
-repaired when the file is opened again, each with a one-line message.
+JournalFileBackend(path))` and optuna-dashboard open it as it is. One driver writes it, holding an
+operating-system lock on the journal itself (its pid in a side file, for messages); a torn last line
+left by a crash is repaired when the file is opened again, with a one-line message.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -43,35 +45,66 @@ def _read_pid(path: Path) -> int | None:
         return None
 
 
+def _lock_path(journal: Path) -> Path:
+    return journal.with_name(journal.name + ".lock")
+
+
 def live_writer(journal: Path) -> int | None:
-    """The pid of the live process writing this journal, or None."""
-    pid = _read_pid(journal.with_name(journal.name + ".lock"))
-    return pid if pid is not None and pid_alive(pid) else None
+    """The pid of the live process writing this journal (-1 when its pid file is gone), or None.
+
+    Asks the operating system: a writer holds an exclusive lock on the journal itself, which no file
+    operation (a deleted or edited pid file) can take away.
+    """
+    if not journal.exists():
+        return None
+    descriptor = os.open(journal, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _read_pid(_lock_path(journal)) or -1
+    else:
+        fcntl.flock(descriptor, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(descriptor)
 
 
 class WriterLock:
-    """`<journal>.lock` with the writer's pid; a lock whose pid is gone is stale and taken over."""
+    """An exclusive operating-system lock (flock) on the journal file, held while this process writes it.
+
+    The kernel drops the lock when the process dies, so nothing is ever stale; `<journal>.lock` holds
+    the writer's pid only to name it in messages.
+    """
+
+    ATTEMPTS = 20  # a `status` in another process holds a shared lock for an instant: try for ~1 s
 
     def __init__(self, journal: Path, notice: Notice) -> None:
-        self.path = journal.with_name(journal.name + ".lock")
-        try:
-            descriptor = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            holder = self.holder()
-            if holder is not None and pid_alive(holder) and holder != os.getpid():
-                raise StorageError(f"{journal}: another admf process (pid {holder}) is writing this study; "
-                                   "wait for it or stop it first") from None
-            notice(f"repaired: removed a stale lock left by process {holder} that is no longer running")
-            self.path.unlink(missing_ok=True)
-            descriptor = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        os.write(descriptor, str(os.getpid()).encode())
-        os.close(descriptor)
+        self.path = _lock_path(journal)
+        self.descriptor = os.open(journal, os.O_RDWR | os.O_CREAT, 0o666)
+        for attempt in range(self.ATTEMPTS):
+            try:
+                fcntl.flock(self.descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                holder = _read_pid(self.path)
+                if attempt + 1 == self.ATTEMPTS or (holder is not None and pid_alive(holder)):
+                    os.close(self.descriptor)
+                    who = f"pid {holder}" if holder is not None else "its pid file was deleted"
+                    raise StorageError(f"{journal}: another admf process ({who}) is writing this study; "
+                                       "wait for it or stop it first") from None
+                time.sleep(0.05)
+        previous = _read_pid(self.path)
+        if previous is not None and previous != os.getpid():
+            notice(f"repaired: removed a stale lock left by process {previous} that is no longer running")
+        self.path.write_text(str(os.getpid()))
 
     def holder(self) -> int | None:
         return _read_pid(self.path)
 
     def release(self) -> None:
         self.path.unlink(missing_ok=True)
+        fcntl.flock(self.descriptor, fcntl.LOCK_UN)
+        os.close(self.descriptor)
 
 
 def _repair_torn_tail(path: Path, notice: Notice) -> None:

@@ -11,7 +11,7 @@ import ray
 
 from containers.components.indicators import IndicatorSpec
 from containers.data.market import PRICE_FIELDS, MarketData
-from containers.hub import IndicatorHub
+from containers.hub import TRIAL_CACHE_BYTES, IndicatorHub
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ def publish_features(data: MarketData, specs: Iterable[IndicatorSpec], key: str)
 
 
 def resolve_features(features: SharedFeatures) -> IndicatorHub:
-    """An actor's hub over the shared arrays; indicators that were not published are computed and cached."""
+    """An actor's hub over the shared arrays; indicators that were not published are computed and cached,
+    up to TRIAL_CACHE_BYTES (least recently used dropped first), so an actor's memory stays flat."""
     payload = ray.get(features.refs[0])
-    return IndicatorHub(payload["data"], [], precomputed=payload["arrays"])
+    return IndicatorHub(payload["data"], [], precomputed=payload["arrays"], cache_bytes=TRIAL_CACHE_BYTES)

@@ -14,6 +14,7 @@ from containers.data.market import PRICE_FIELDS, MarketData
 from containers.data.synthetic import generate_synthetic
 from containers.data.validate import check_columns, check_header, shown, validate_symbol_frame
 from containers.errors import DataError
+from containers.memory import available_bytes, gigabytes
 
 READERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -134,7 +135,14 @@ def load_files(config: DataConfig, base_dir: Path) -> MarketData:
 def load_market_data(config: DataConfig, base_dir: Path) -> MarketData:
     """The full dataset a config names, validated and aligned (before any split)."""
     if config.synthetic is not None:
-        data = generate_synthetic(config.synthetic)
+        synthetic = config.synthetic
+        # the bars themselves plus the generator's temporaries: about 12 floats per bar and symbol
+        needed = synthetic.bars * len(synthetic.symbols) * 12 * 8
+        if needed > available_bytes() // 2:
+            raise DataError(f"data.synthetic: {synthetic.bars:,} bars x {len(synthetic.symbols)} symbols need about "
+                            f"{gigabytes(needed)} of memory, more than half of the {gigabytes(available_bytes())} "
+                            "free here; use fewer bars or symbols")
+        data = generate_synthetic(synthetic)
         if config.symbols:
             _pick_symbols({symbol: ("", pd.DataFrame()) for symbol in data.symbols}, config.symbols,
                           "data.synthetic")

@@ -17,8 +17,8 @@ from containers.errors import ConfigError, StorageError
 from coordinator.config import ExperimentConfig, load_experiment
 from coordinator.fingerprint import differences, fingerprint
 from coordinator.sweep_plan import search_space
-from coordinator.trial_log import best_trials, export_trials
-from coordinator.workflows.study import StudyRun, counted, execute
+from coordinator.trial_log import ERROR_ATTR, best_trials, export_trials
+from coordinator.workflows.study import StudyRun, counted, execute, feasible_best
 from coordinator.workspace import ensure_writable, write_json
 from search.storage import JOURNAL_NAME, GroupCommitJournal, live_writer
 
@@ -34,13 +34,15 @@ class StudyReport:
     seconds: float
 
 
-def planned_trials(experiment: ExperimentConfig) -> int:
+def planned_trials(experiment: ExperimentConfig, config_path: Path) -> int:
     sweep = experiment.sweep
     assert sweep is not None
     if sweep.method != "grid":
         return sweep.n_trials or 0
-    size = sum(1 for _ in search_space(experiment).grid())
-    return min(size, sweep.n_trials) if sweep.n_trials else size
+    try:
+        return len(search_space(experiment).grid_plan(sweep.n_trials, sweep.seed))
+    except ValueError as error:
+        raise ConfigError(f"{config_path}: sweep: {error}") from error
 
 
 def _finish(run: StudyRun, study: optuna.Study, started: float) -> StudyReport:
@@ -59,7 +61,7 @@ def start_study(experiment: ExperimentConfig, config_path: Path, run_dir: Path, 
         raise ConfigError(f"{run_dir} already holds a run; continue it with: admf resume {run_dir}, "
                           "or choose another directory with --out")
     ensure_writable(run_dir)
-    n_trials = planned_trials(experiment)
+    n_trials = planned_trials(experiment, config_path)
     if n_trials == 0:
         raise ConfigError(f"{config_path}: sweep: no trial satisfies the constraints; loosen them")
     write_json(run_dir / MANIFEST, {
@@ -144,6 +146,10 @@ def resume_study(run_dir: Path, notice: Any, extend: int | None = None, **option
         raise ConfigError(f"resume refused: changed since the run started: {'; '.join(changed)}; restore them, or "
                           "start a new run with admf run")
     n_trials = manifest["n_trials"] + (extend or 0)
+    sweep = experiment.sweep
+    if extend and sweep is not None and sweep.method == "grid":  # a grid has only so many points
+        n_trials = min(n_trials, len(search_space(experiment).grid_plan(
+            None if sweep.n_trials is None else n_trials, sweep.seed)))
     if extend:
         write_json(run_dir / MANIFEST, {**manifest, "n_trials": n_trials})
     run = StudyRun(experiment, config_path, run_dir, n_trials, notice, **options)
@@ -174,11 +180,11 @@ def study_status(run_dir: Path) -> dict[str, Any]:
     remaining = max(manifest["n_trials"] - done, 0)
     state = "running" if alive else ("finished" if remaining == 0 else "interrupted")
     rate = status.get("trials_per_second")
-    complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    best = None
-    if complete and len(study.directions) == 1:
-        best = {"number": study.best_trial.number, "value": study.best_value, "params": study.best_trial.params}
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and ERROR_ATTR not in t.system_attrs]
+    top = feasible_best(study)
+    best = None if top is None else {"number": top.number, "value": top.value, "params": top.params}
     return {"run_dir": str(run_dir), "state": state, "n_trials": manifest["n_trials"], "complete": len(complete),
-            "failed": sum(t.state == TrialState.FAIL for t in trials), "remaining": remaining,
+            "failed": len(trials) - len(complete) - sum(t.state == TrialState.RUNNING for t in trials),
+            "remaining": remaining,
             "trials_per_second": rate, "eta_seconds": remaining / rate if rate and state == "running" else None,
             "best": best, "pid": pid}

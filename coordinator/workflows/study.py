@@ -38,6 +38,7 @@ from search.storage import StudyStorage
 from workers.trials import TrialResult
 
 INDEX_ATTR = "admf_index"
+INFEASIBLE = "infeasible"
 INTERRUPTED = "interrupted while being asked; asked again"
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -99,11 +100,23 @@ def _install_stop_handlers(run: StudyRun) -> dict[int, Any]:
 def _evaluator(run: StudyRun, data: Any, space: SearchSpace) -> Evaluator:
     base = BacktestConfig.model_validate(run.experiment.model_dump(include={"data", "execution", "classifiers"}))
     engine = run.engine or run.experiment.execution.engine
-    specs = indicator_plan(run.experiment, space)
+    specs = indicator_plan(run.experiment, space, data.n_bars, data.n_symbols)
     workers = run.workers if run.workers is not None else run.sweep.workers
     if workers == 0:
         return LocalEvaluator(base, data, specs, engine)
     return RayEvaluator(base, data, specs, engine, workers, run.address)
+
+
+def feasible_best(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
+    """The best complete trial that met the constraints, for a single-objective study (else None)."""
+    if len(study.directions) != 1:
+        return None
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                if ERROR_ATTR not in t.system_attrs]
+    if not complete:
+        return None
+    sign = -1.0 if study.direction == optuna.study.StudyDirection.MINIMIZE else 1.0
+    return max(complete, key=lambda trial: (sign * trial.value, -trial.number))
 
 
 def counted(trials: list[optuna.trial.FrozenTrial]) -> int:
@@ -122,7 +135,9 @@ class StudyDriver:
             study_name=run.experiment.name, storage=storage.optuna, load_if_exists=True,
             directions=[goal.direction for goal in self.goals])
         self.distributions = {path: distribution(spec) for path, spec in space.parameters.items()}
-        self.grid = list(space.grid()) if sweep.method == "grid" else None
+        # a capped grid's order extends with --extend (run.n_trials counts the extension)
+        count = None if sweep.n_trials is None else run.n_trials
+        self.grid = space.grid_plan(count, sweep.seed) if sweep.method == "grid" else None
         self.started = time.perf_counter()
         self.session_trials = 0
 
@@ -149,13 +164,13 @@ class StudyDriver:
             points = {first_number + i: self.grid[position + i] for i in range(count)}
         elif sweep.method == "random":
             points = {first_number + i: self.space.random_point(sweep.seed, position + i) for i in range(count)}
-        self.study.sampler = batch_sampler(sweep.method, self.space, sweep.seed, first_number, points)
+        self.study.sampler = batch_sampler(sweep.method, self.space, sweep.seed, position, points, self.distributions)
         asked = []
         for i in range(count):
             trial = self.study.ask(fixed_distributions=self.distributions)
             self.storage.optuna.set_trial_system_attr(trial._trial_id, INDEX_ATTR, position + i)
             for constraint in self.space.constraints:  # <= 0 feasible, as Optuna's samplers read it
-                trial.set_constraint(constraint.text, 0.0 if constraint.holds(trial.params, self.space.base) else 1.0)
+                trial.set_constraint(constraint.text, constraint.violation(trial.params, self.space.base))
             asked.append((trial.number, dict(trial.params)))
         return asked
 
@@ -180,7 +195,13 @@ class StudyDriver:
                     values = [metrics[goal.metric] for goal in self.goals]
                     if any(math.isnan(value) for value in values):
                         reason, values = "objective is NaN", None
-            if values is None:
+            if values is None and result.get("state") == INFEASIBLE and self.run.sweep.method not in ("grid", "random"):
+                # complete with the worst value and its constraint values: Optuna's samplers learn from
+                # complete infeasible trials (a failed one they never read); exported as 'infeasible'
+                self.storage.optuna.set_trial_system_attr(trial_id, ERROR_ATTR, reason)
+                self.study.tell(number, [math.inf if goal.direction == "minimize" else -math.inf
+                                         for goal in self.goals])
+            elif values is None:
                 self.storage.optuna.set_trial_system_attr(trial_id, ERROR_ATTR, reason)
                 self.study.tell(number, state=TrialState.FAIL)
             else:
@@ -193,7 +214,7 @@ class StudyDriver:
         for number, params in asked:
             broken = [c.text for c in self.space.constraints if not c.holds(params, self.space.base)]
             if broken:
-                failed[number] = {"number": number, "params": params, "state": "failed", "metrics": None,
+                failed[number] = {"number": number, "params": params, "state": INFEASIBLE, "metrics": None,
                                   "regimes": None, "error": f"constraint violated: {'; '.join(broken)}"}
         return failed
 
@@ -212,8 +233,9 @@ class StudyDriver:
         """trials/s of this session and the best objective so far, for the progress bar."""
         seconds = time.perf_counter() - self.started
         best = "-"
-        if len(self.goals) == 1 and any(t.state == TrialState.COMPLETE for t in self.study.get_trials(deepcopy=False)):
-            best = f"{self.study.best_value:.4g}"
+        best_trial = feasible_best(self.study)
+        if best_trial is not None:
+            best = f"{best_trial.value:.4g}"
         return {"rate": self.session_trials / seconds if seconds > 0 else 0.0, "best": best}
 
     def drive(self, evaluator: Evaluator) -> None:
@@ -229,7 +251,8 @@ class StudyDriver:
         batch_size = self.run.sweep.batch_size
         while True:
             if not pending:
-                remaining = self.run.n_trials - counted(self.study.get_trials(deepcopy=False))
+                wanted = self.run.n_trials if self.grid is None else min(self.run.n_trials, len(self.grid))
+                remaining = wanted - counted(self.study.get_trials(deepcopy=False))
                 if remaining <= 0:
                     break
                 pending = self.ask(min(batch_size, remaining))

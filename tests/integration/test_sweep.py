@@ -80,7 +80,7 @@ def test_features_are_computed_once_published_once_and_read_only(ray_cluster: An
     path = sweep_experiment(tmp_path, space)
     experiment = load_experiment(path)
     data = load_data(experiment, path)
-    specs = indicator_plan(experiment, search_space(experiment))
+    specs = indicator_plan(experiment, search_space(experiment), data.n_bars, data.n_symbols)
     features, hub = publish_features(data, specs, key="it")
     assert set(hub.computations.values()) == {1} and len(hub.computations) == len(specs)
     assert {"sma_4", "sma_16", "sma_40", "bollinger_10_1.5.upper", "bollinger_30_2.5.lower"} <= set(features.published)
