@@ -107,6 +107,8 @@ def format_validation_error(source: str, error: ValidationError) -> str:
 
 
 def parse_experiment(raw: Any, source: str) -> ExperimentConfig:
+    if raw is None:
+        raise ConfigError(f"{source}: the file is empty; it must be a YAML mapping (key: value) such as the examples")
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the file must be a YAML mapping (key: value), got {type(raw).__name__}")
     try:

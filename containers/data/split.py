@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from containers.data.config import SplitConfig
 from containers.data.market import MarketData
@@ -20,7 +21,8 @@ def split_index(data: MarketData, split: SplitConfig) -> int:
     if boundary < 2 or data.n_bars - boundary < 2:
         raise DataError(
             f"{where} leaves {boundary} train and {data.n_bars - boundary} test bars "
-            f"(data runs {data.timestamps[0]} to {data.timestamps[-1]}); each part needs at least two bars"
+            f"(data runs {pd.Timestamp(data.timestamps[0])} to {pd.Timestamp(data.timestamps[-1])}); "
+            "each part needs at least two bars"
         )
     return boundary
 

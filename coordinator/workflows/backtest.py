@@ -11,7 +11,7 @@ import pandas as pd
 from containers.data.loader import load_market_data
 from containers.data.market import MarketData
 from containers.data.split import select_part
-from containers.errors import ConfigError
+from containers.errors import ConfigError, DataError
 from containers.factory import check_symbols
 from containers.results import BacktestResult
 from containers.run import Engine, run_backtest
@@ -22,12 +22,16 @@ from coordinator.workspace import ensure_writable, write_json, write_parquet
 
 def load_data(config: ExperimentConfig, config_path: Path) -> MarketData:
     """The part of the data the experiment runs on (full, train or test), validated against the config."""
-    data = load_market_data(config.data, config_path.parent)
     try:
+        data = load_market_data(config.data, config_path.parent)
         check_symbols(config, data)
+        return select_part(data, config.data.split, config.data.use)
     except ConfigError as error:
         raise ConfigError(f"{config_path}: {error}") from error
-    return select_part(data, config.data.split, config.data.use)
+    except DataError as error:
+        if str(error).startswith(("data.", "data:", "the symbols")):  # a rule of the config's data section
+            raise DataError(f"{config_path}: {error}") from error
+        raise
 
 
 @dataclass(frozen=True)

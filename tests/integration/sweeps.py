@@ -16,7 +16,7 @@ from workers.trials import evaluate_trial
 
 
 def sweep_experiment(tmp_path: Path, space: dict[str, Any], constraints: list[str] | None = None,
-                     name: str = "it-sweep") -> Path:
+                     name: str = "it-sweep", method: str = "grid", n_trials: int | None = None) -> Path:
     config = {
         "name": name, "type": "sweep",
         "data": {"synthetic": {"symbols": ["AAA", "BBB"], "bars": 1500, "seed": 5, "freq": "1h"}},
@@ -25,7 +25,8 @@ def sweep_experiment(tmp_path: Path, space: dict[str, Any], constraints: list[st
             {"name": "book", "capital": 100_000, "sizer": {"type": "percentage", "pct": 40},
              "strategies": [{"name": "xo", "type": "ma_crossover", "symbols": ["AAA"]},
                             {"name": "mr", "type": "mean_reversion", "symbols": ["BBB"]}]}]}],
-        "sweep": {"method": "grid", "space": space, "constraints": constraints or [], "batch_size": 4},
+        "sweep": {"method": method, "n_trials": n_trials, "space": space, "constraints": constraints or [],
+                  "batch_size": 4},
     }
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config))

@@ -77,7 +77,7 @@ def test_a_trial_that_raises_is_recorded_and_the_sweep_goes_on(ray_cluster: Any,
 
 def test_features_are_computed_once_published_once_and_read_only(ray_cluster: Any, tmp_path: Path) -> None:
     space = {**SPACE, "book.mr.exit_z": {"low": 0.1, "high": 0.5}}  # continuous, feeds no indicator
-    path = sweep_experiment(tmp_path, space)
+    path = sweep_experiment(tmp_path, space, method="random", n_trials=10)
     experiment = load_experiment(path)
     data = load_data(experiment, path)
     specs = indicator_plan(experiment, search_space(experiment), data.n_bars, data.n_symbols)

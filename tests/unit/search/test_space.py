@@ -1,5 +1,7 @@
 """Search spaces: discrete values, grids under constraints, seeded random points."""
 
+import random
+
 import pytest
 
 from search.space import Choice, Constraint, Range, SearchSpace
@@ -41,3 +43,48 @@ def test_random_points_depend_only_on_seed_and_number() -> None:
     impossible = SearchSpace({"p.s.x": Range(low=0.0, high=1.0)}, [Constraint("p.s.x > 2")], base=lambda p: None)
     with pytest.raises(ValueError, match="no point satisfying"):
         impossible.random_point(1, 0)
+
+
+def _big_space(constraints: list[str] | None = None) -> SearchSpace:
+    return SearchSpace({"a": Range(low=1, high=100), "b": Range(low=1, high=100)},
+                       [Constraint(text) for text in constraints or []], lambda path: 0)
+
+
+def test_a_capped_grid_is_a_seeded_uniform_sample_not_the_first_corner() -> None:
+    space = _big_space(["a < b"])
+    whole = list(space.grid())  # product order: a=1 first, for every b
+    plan = space.grid_plan(30, seed=4)
+    assert len(plan) == 30 and len({tuple(p.values()) for p in plan}) == 30  # without replacement
+    assert all(space.feasible(point) for point in plan)
+    assert plan != whole[:30] and max(point["a"] for point in plan) > 30  # not the a=1.. corner
+    assert space.grid_plan(45, seed=4)[:30] == plan  # a larger cap extends the same order (--extend)
+    assert space.grid_plan(30, seed=5) != plan
+    assert space.grid_plan(None, seed=4) == whole  # uncapped: every point, product order
+    firsts = [point["a"] for seed in range(300) for point in space.grid_plan(1, seed)]
+    mean = sum(point["a"] for point in whole) / len(whole)  # a uniform draw's expectation
+    assert abs(sum(firsts) / len(firsts) - mean) < 4  # ~3 standard errors of 300 draws
+
+
+def test_a_huge_grid_is_sampled_by_point_number_without_listing_it() -> None:
+    space = SearchSpace({"a": Range(low=0, high=10**9), "b": Range(low=0, high=10**9)},
+                        [Constraint("a < b")], lambda path: 0)
+    assert space.grid_size() == (10**9 + 1) ** 2
+    plan = space.grid_plan(5, seed=1)
+    assert len(plan) == 5 and all(point["a"] < point["b"] for point in plan)
+    assert space.grid_plan(5, seed=1) == plan
+    with pytest.raises(ValueError, match="too many to run them all"):
+        space.grid_plan(None, seed=1)
+
+
+def test_a_random_point_of_a_huge_range_is_drawn_without_listing_it() -> None:
+    huge = Range(low=0, high=10**12)
+    assert huge.count() == 10**12 + 1
+    assert huge.sample(random.Random(3)) == random.Random(3).randrange(10**12 + 1)  # rng.choice's draw
+
+
+def test_violation_grows_with_the_gap() -> None:
+    constraint = Constraint("a < b")
+    assert constraint.violation({"a": 1, "b": 2}, lambda path: 0) == 0.0
+    assert constraint.violation({"a": 5, "b": 2}, lambda path: 0) == 4.0
+    assert constraint.violation({"a": 9, "b": 2}, lambda path: 0) > constraint.violation({"a": 5, "b": 2},
+                                                                                          lambda path: 0)
