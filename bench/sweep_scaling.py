@@ -6,7 +6,13 @@ trials, split into private pages and shared-memory pages (the object store's fea
 copied). The search space makes the shared features large on purpose: every SMA period from 2 to
 `--max-period` on two symbols (about 480 MB at the defaults).
 
-    python bench/sweep_scaling.py [--trials 10000] [--bars 10000] [--max-period 3000] [--json PATH]
+A second run sweeps a continuous parameter that feeds an indicator (Bollinger bands' `num_std`): no
+two trials share it, so nothing can be published and each trial computes its own bands in the actor.
+It prints the actor's memory after 10%, 50% and 100% of `--continuous-trials`, which the actor's
+bounded indicator cache (TRIAL_CACHE_BYTES, least recently used dropped first) keeps flat.
+
+    python bench/sweep_scaling.py [--trials 10000] [--bars 10000] [--max-period 3000]
+                                  [--continuous-trials 4000] [--json PATH]
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from containers.config import BacktestConfig
 from containers.data.config import SyntheticData
 from containers.data.market import PRICE_FIELDS
 from containers.data.synthetic import generate_synthetic
-from containers.hub import IndicatorHub, plan
+from containers.hub import TRIAL_CACHE_BYTES, IndicatorHub, plan
 from search.space import Range, SearchSpace
 from workers.cluster import connect
 from workers.features import publish_features
@@ -40,6 +46,41 @@ def experiment(bars: int) -> BacktestConfig:
             "name": "book", "capital": 1_000_000, "sizer": {"type": "percentage", "pct": 40},
             "strategies": [{"name": "xo", "type": "ma_crossover", "params": {"fast": 10, "slow": 100}}]}]}],
     })
+
+
+def continuous_experiment(bars: int) -> BacktestConfig:
+    config = experiment(bars).model_dump(mode="json")
+    config["classifiers"][0]["portfolios"][0]["strategies"] = [
+        {"name": "mr", "type": "mean_reversion", "params": {"period": 20, "num_std": 2.0}}]
+    return BacktestConfig.model_validate(config)
+
+
+def continuous_trials(count: int) -> list[tuple[int, dict[str, Any]]]:
+    space = SearchSpace({"book.mr.period": Range(low=10, high=60),
+                         "book.mr.num_std": Range(low=1.0, high=3.0, integer=False)}, [], base=lambda path: None)
+    return [(n, space.random_point(2, n)) for n in range(count)]
+
+
+def measure_continuous(count: int, bars: int, batch_size: int) -> dict[str, Any]:
+    """One actor, every trial's bands computed in the actor: memory after 10%, 50% and 100% of the trials."""
+    base = continuous_experiment(bars)
+    data = generate_synthetic(base.data.synthetic or SyntheticData())
+    chosen = continuous_trials(count)
+    with connect(num_cpus=2):
+        features, _ = publish_features(data, [], key="bench-continuous")
+        pool = TrialPool(base, "fast", 1)
+        pool.run(features, [(-1, chosen[0][1])], 1, lambda results: None)
+        samples, done, started = {}, 0, time.perf_counter()
+        for share in (10, 50, 100):
+            upto = count * share // 100
+            pool.run(features, chosen[done:upto], batch_size, lambda results: None)
+            samples[f"memory_at_{share}pct"], done = pool.memory()[0], upto
+        seconds = time.perf_counter() - started
+        pool.close()
+    per_trial = 3 * data.n_symbols * bars * 8  # mid, upper and lower bands, float64
+    return {"trials": count, "bars": bars, "seconds": seconds, "trials_per_second": count / seconds,
+            "indicator_mb_per_trial": per_trial / MB, "uncapped_mb": count * per_trial / MB,
+            "cache_cap_mb": TRIAL_CACHE_BYTES / MB, **samples}
 
 
 def trials(count: int, max_period: int) -> list[tuple[int, dict[str, Any]]]:
@@ -105,6 +146,7 @@ def main() -> None:
     parser.add_argument("--bars", type=int, default=10_000)
     parser.add_argument("--max-period", type=int, default=3000)
     parser.add_argument("--batch-size", type=int, default=250)
+    parser.add_argument("--continuous-trials", type=int, default=4000)
     parser.add_argument("--json", dest="json_path")
     args = parser.parse_args()
     figures = measure(args.trials, args.bars, args.max_period, args.batch_size)
@@ -120,6 +162,13 @@ def main() -> None:
             print(f"             after all: {_memory_line(late)}")
     print(f"  speed-up 2 actors over 1: {figures['speedup_2_over_1']:.2f}x")
     print(f"  scheduling overhead: {figures['scheduling_overhead_ms_per_trial']:.3f} ms per trial (amortized)")
+    continuous = figures["continuous"] = measure_continuous(args.continuous_trials, args.bars, args.batch_size)
+    print(f"{continuous['trials']:,} trials over a continuous num_std on 1 actor "
+          f"({continuous['trials_per_second']:.1f} trials/s): {continuous['indicator_mb_per_trial']:.2f} MB of bands "
+          f"per trial, {continuous['uncapped_mb']:,.0f} MB if all were kept, cache cap "
+          f"{continuous['cache_cap_mb']:.0f} MB")
+    for share in (10, 50, 100):
+        print(f"    after {share:3d}%: {_memory_line(continuous[f'memory_at_{share}pct'])}")
     if args.json_path:
         Path(args.json_path).write_text(json.dumps(figures, indent=2) + "\n")
 

@@ -21,6 +21,7 @@ import numpy as np
 from numba import njit
 from pydantic import Field
 
+from containers import CACHE_COMPILED
 from containers.registry import Registry
 from containers.strict import StrictModel
 
@@ -28,7 +29,7 @@ AGGREGATORS: Registry[StrictModel] = Registry("aggregator")
 MAX_STRATEGIES = 52  # contributors are kept as bits of a float64 (exact up to 2**53)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=CACHE_COMPILED, error_model="numpy")
 def hold(raw: np.ndarray, active: np.ndarray, standing: np.ndarray) -> np.ndarray:
     """Standing signal per bar, into `standing`: the last non-NaN rule value since the strategy last
     became active.
@@ -47,7 +48,7 @@ def hold(raw: np.ndarray, active: np.ndarray, standing: np.ndarray) -> np.ndarra
     return standing
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=CACHE_COMPILED, error_model="numpy", inline="always")
 def _tally(values: np.ndarray, weights: np.ndarray, row: int, column: int) -> tuple:
     """Sums over the contributing strategies of one column, in strategy order.
 
@@ -79,7 +80,7 @@ def _tally(values: np.ndarray, weights: np.ndarray, row: int, column: int) -> tu
     return count, total, buy, sell, up, down, flat, n_up, n_down, up_bits, down_bits, first
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=CACHE_COMPILED, error_model="numpy")
 def combine_weighted(values: np.ndarray, weights: np.ndarray, codes: np.ndarray, min_agreement: float,
                      min_signals: int, target: np.ndarray, bits: np.ndarray) -> None:
     """Reference design §2.2: the larger of the buy and sell sums wins; strength = it / total weight."""
@@ -93,7 +94,7 @@ def combine_weighted(values: np.ndarray, weights: np.ndarray, codes: np.ndarray,
             target[c], bits[c] = side * (win / total), winners
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=CACHE_COMPILED, error_model="numpy")
 def combine_weighted_average(values: np.ndarray, weights: np.ndarray, codes: np.ndarray, min_agreement: float,
                              min_signals: int, target: np.ndarray, bits: np.ndarray) -> None:
     """Signed strengths averaged by weight: (buy - sell) / total weight."""
@@ -107,7 +108,7 @@ def combine_weighted_average(values: np.ndarray, weights: np.ndarray, codes: np.
             target[c], bits[c] = (buy - sell) / total, winners
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=CACHE_COMPILED, error_model="numpy")
 def combine_majority_vote(values: np.ndarray, weights: np.ndarray, codes: np.ndarray, min_agreement: float,
                           min_signals: int, target: np.ndarray, bits: np.ndarray) -> None:
     """Each contributor votes long, short or flat with its weight; the strict plurality wins (a tie: flat);
@@ -127,7 +128,7 @@ def combine_majority_vote(values: np.ndarray, weights: np.ndarray, codes: np.nda
             target[c], bits[c] = side * (win / total), winners
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=CACHE_COMPILED, error_model="numpy")
 def combine_unanimous(values: np.ndarray, weights: np.ndarray, codes: np.ndarray, min_agreement: float,
                       min_signals: int, target: np.ndarray, bits: np.ndarray) -> None:
     """A direction only when every contributor has it; strength = their weighted mean strength."""
@@ -143,7 +144,7 @@ def combine_unanimous(values: np.ndarray, weights: np.ndarray, codes: np.ndarray
             target[c], bits[c] = -(sell / total), down_bits
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=CACHE_COMPILED, error_model="numpy")
 def combine_first(values: np.ndarray, weights: np.ndarray, codes: np.ndarray, min_agreement: float,
                   min_signals: int, target: np.ndarray, bits: np.ndarray) -> None:
     """The first contributing strategy, in config order, decides alone."""

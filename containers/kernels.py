@@ -14,6 +14,7 @@ import math
 import numpy as np
 from numba import njit
 
+from containers import CACHE_COMPILED
 from containers.components.limits import DAILY_LOSS_PCT, DRAWDOWN_PCT, GROSS_PCT, POSITION_PCT, QUANTITY
 from containers.metric_kernels import A_FILLS, ACCUMULATOR_SIZE, observe_curve, observe_trade
 
@@ -30,7 +31,7 @@ REJECT_FIELDS = ("bar_index", "portfolio", "symbol", "quantity", "code", "price"
 _ID, _PORTFOLIO, _SYMBOL, _QUANTITY, _ENTRY = range(5)
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=CACHE_COMPILED, error_model="numpy", inline="always")
 def _shares(equity: float, strength: float, weight: float, max_weight: float, fixed: float, price: float) -> float:
     """sizers.shares."""
     quantity = equity * abs(strength) * weight / price + fixed
@@ -42,7 +43,7 @@ def _shares(equity: float, strength: float, weight: float, max_weight: float, fi
     return np.floor(quantity + 1e-9)
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=CACHE_COMPILED, error_model="numpy", inline="always")
 def _commission(terms: np.ndarray, quantity: float, price: float) -> float:
     """costs.fee."""
     size = abs(quantity)
@@ -50,7 +51,7 @@ def _commission(terms: np.ndarray, quantity: float, price: float) -> float:
     return min(max(charge, terms[3]), terms[4])
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=CACHE_COMPILED, error_model="numpy", inline="always")
 def _first_breach(p: int, check_limit: np.ndarray, check_measure: np.ndarray, check_threshold: np.ndarray,
                   check_inclusive: np.ndarray, check_count: np.ndarray, resulting: float, price: float,
                   equity: float, gross_after: float, drawdown: float, daily_loss: float) -> int:
@@ -78,7 +79,7 @@ def _first_breach(p: int, check_limit: np.ndarray, check_measure: np.ndarray, ch
     return NO_VETO
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=CACHE_COMPILED, error_model="numpy", inline="always")
 def _equity(cash: np.ndarray, quantity: np.ndarray, p: int, close: np.ndarray, t: int) -> float:
     """Portfolio p's cash plus its positions marked at close[t], summed left to right (portfolio.equity)."""
     total = 0.0
@@ -87,12 +88,12 @@ def _equity(cash: np.ndarray, quantity: np.ndarray, p: int, close: np.ndarray, t
     return cash[p] + total
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=CACHE_COMPILED, error_model="numpy", inline="always")
 def _sign(value: float) -> int:
     return 1 if value > 0 else (-1 if value < 0 else 0)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=CACHE_COMPILED, error_model="numpy")
 def _grow(records: np.ndarray, used: int) -> np.ndarray:
     if used < records.shape[0]:
         return records
@@ -101,14 +102,14 @@ def _grow(records: np.ndarray, used: int) -> np.ndarray:
     return bigger
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=CACHE_COMPILED, error_model="numpy")
 def _store(records: np.ndarray, row: int, values: tuple) -> None:
     """records[row] = values, for a tuple of floats (numba cannot assign a mixed tuple to a row)."""
     for column in range(len(values)):
         records[row, column] = values[column]
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=CACHE_COMPILED, error_model="numpy", inline="always")
 def _apply_fill(quantity: np.ndarray, average: np.ndarray, p: int, j: int, fill_quantity: float,
                 fill_price: float) -> float:
     """portfolio.apply_fill_to_position on the arrays; returns the realized P&L."""
@@ -129,7 +130,7 @@ def _apply_fill(quantity: np.ndarray, average: np.ndarray, p: int, j: int, fill_
     return realized
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=CACHE_COMPILED, error_model="numpy", inline="always")
 def _fill(order_id: float, p: int, j: int, fill_quantity: float, entry: float, t: int, market: float,
           slippage_bps: float, commission_terms: np.ndarray, cash: np.ndarray, quantity: np.ndarray,
           average: np.ndarray, portfolio_lane: np.ndarray, acc: np.ndarray, record: bool, fills: np.ndarray,
@@ -155,7 +156,7 @@ def _fill(order_id: float, p: int, j: int, fill_quantity: float, entry: float, t
     return fills, n_fills
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=CACHE_COMPILED, error_model="numpy")
 def _fill_orders(orders: np.ndarray, n_orders: int, t: int, prices: np.ndarray, slippage_bps: float,
                  commission_terms: np.ndarray, cash: np.ndarray, quantity: np.ndarray, average: np.ndarray,
                  pending: np.ndarray, portfolio_lane: np.ndarray, acc: np.ndarray, record: bool,
@@ -169,7 +170,7 @@ def _fill_orders(orders: np.ndarray, n_orders: int, t: int, prices: np.ndarray, 
     return fills, n_fills
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=CACHE_COMPILED, error_model="numpy")
 def simulate(open_: np.ndarray, close: np.ndarray, day: np.ndarray, targets: np.ndarray,
              target_portfolio: np.ndarray, target_symbol: np.ndarray, capital: np.ndarray, allow_short: np.ndarray,
              leverage: np.ndarray, threshold_pct: np.ndarray, weight_const: np.ndarray, weight_row: np.ndarray,

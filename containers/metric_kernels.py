@@ -11,6 +11,8 @@ import math
 import numpy as np
 from numba import njit
 
+from containers import CACHE_COMPILED
+
 # Slots of the accumulator array.
 (A_BARS, A_RETURNS, A_MEAN, A_M2, A_DOWNSIDE, A_MAX_DRAWDOWN, A_EXPOSED, A_FIRST, A_LAST,
  A_WINS, A_LOSSES, A_N_WINS, A_N_LOSSES, A_N_TRADES, A_FILLS) = range(15)
@@ -18,7 +20,7 @@ ACCUMULATOR_SIZE = 15
 METRIC_COUNT = 13
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=CACHE_COMPILED, error_model="numpy")
 def observe_curve(acc: np.ndarray, lane: int, equity: np.ndarray, exposed: np.ndarray) -> None:
     """A whole equity curve in one pass: mean and sample variance of bar returns, downside, drawdown.
 
@@ -55,7 +57,7 @@ def observe_curve(acc: np.ndarray, lane: int, equity: np.ndarray, exposed: np.nd
     acc[lane, A_FIRST], acc[lane, A_LAST] = equity[0], equity[n - 1]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=CACHE_COMPILED, error_model="numpy")
 def observe_trade(acc: np.ndarray, lane: int, realized_pnl: float) -> None:
     """A closing fill's realized P&L into lane `lane` of (lanes, slots) accumulators: every fill that reduces
     a position is a trade; a positive P&L is a win, a negative one a loss, zero neither."""
@@ -68,7 +70,7 @@ def observe_trade(acc: np.ndarray, lane: int, realized_pnl: float) -> None:
     acc[lane, A_N_TRADES] += 1
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=CACHE_COMPILED, error_model="numpy")
 def finish(acc: np.ndarray, periods_per_year: float) -> np.ndarray:
     """The metrics of metrics.METRIC_NAMES, in that order."""
     returns = acc[A_RETURNS]
@@ -101,7 +103,7 @@ def finish(acc: np.ndarray, periods_per_year: float) -> np.ndarray:
     return result
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=CACHE_COMPILED, error_model="numpy")
 def summarize(equity: np.ndarray, closing_pnl: np.ndarray, fill_count: int, exposed: np.ndarray,
               periods_per_year: float) -> np.ndarray:
     """Metrics of a stored equity curve and the realized P&L of its closing fills (in fill order)."""
@@ -113,7 +115,7 @@ def summarize(equity: np.ndarray, closing_pnl: np.ndarray, fill_count: int, expo
     return finish(acc[0], periods_per_year)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=CACHE_COMPILED, error_model="numpy")
 def total_equity(curves: np.ndarray) -> np.ndarray:
     """Row sums of (bars, portfolios) equity, added left to right (as the kernel totals each bar)."""
     total = np.zeros(curves.shape[0])

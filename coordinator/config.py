@@ -16,10 +16,10 @@ from containers.components.sizers import SIZERS
 from containers.components.strategies import STRATEGIES
 from containers.config import BacktestConfig, Name
 from containers.errors import ConfigError
-from containers.paths import check_path
+from containers.paths import check_path, value_at
 from containers.strict import StrictModel, did_you_mean
 from coordinator.sweep_config import SweepConfig
-from search.space import Constraint
+from search.space import Constraint, Range
 
 # Discriminator tags pydantic puts in an error's location; the user never typed them there.
 _UNION_TAGS = {*STRATEGIES, *CLASSIFIERS, *SIZERS, *LIMITS, *COMMISSIONS, *AGGREGATORS, "on_direction_change",
@@ -45,11 +45,8 @@ class ExperimentConfig(BacktestConfig):
         if self.type == "sweep" and self.sweep is None:
             raise ValueError("type: sweep needs a 'sweep' section (space, method...)")
         if self.sweep is not None:
-            for path, spec in self.sweep.space.items():
+            for path in self.sweep.space:
                 _check(self, path, f"sweep.space.{path}")
-                if self.sweep.method == "grid" and spec.values() is None:
-                    raise ValueError(f"sweep.space.{path}: method grid needs discrete values, but this range is "
-                                     "continuous; give it a step, or a list of values, or use method random")
             for text in self.sweep.constraints:
                 for path in Constraint(text).paths():
                     _check(self, path, f"sweep.constraints '{text}'")
@@ -112,9 +109,37 @@ def parse_experiment(raw: Any, source: str) -> ExperimentConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the file must be a YAML mapping (key: value), got {type(raw).__name__}")
     try:
-        return ExperimentConfig.model_validate(raw)
+        experiment = ExperimentConfig.model_validate(raw)
     except ValidationError as error:
         raise ConfigError(format_validation_error(source, error)) from error
+    return _typed_ranges(experiment, source)
+
+
+def _typed_ranges(experiment: ExperimentConfig, source: str) -> ExperimentConfig:
+    """Each range of the space takes the type of the parameter it sweeps (whole numbers for an int
+    parameter, else floats), so `num_std: {low: 1, high: 3}` is continuous and `period: {low: 5.0,
+    high: 50.0}` gives ints; a grid then needs every range discrete."""
+    sweep = experiment.sweep
+    if sweep is None:
+        return experiment
+    space = {}
+    for path, spec in sweep.space.items():
+        where = f"{source}: sweep.space.{path}"
+        if isinstance(spec, Range):
+            current = value_at(experiment, path)
+            if isinstance(current, int) and not isinstance(current, bool):  # a whole-number parameter
+                if spec.integer is False or not spec.whole():
+                    raise ConfigError(f"{where}: the parameter takes whole numbers (it is {current}); give whole "
+                                      "low, high and step" + (", and drop integer: false" if spec.integer is False
+                                                              else ""))
+                spec = spec.model_copy(update={"integer": True})
+            elif isinstance(current, float) and spec.integer is None:
+                spec = spec.model_copy(update={"integer": False})
+        if sweep.method == "grid" and spec.values() is None:
+            raise ConfigError(f"{where}: method grid needs discrete values, but this range is continuous; "
+                              "give it a step, or a list of values, or use method random")
+        space[path] = spec
+    return experiment.model_copy(update={"sweep": sweep.model_copy(update={"space": space})})
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -162,4 +187,22 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
         raise ConfigError(f"{path}: is a directory, not a config file")
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
-    return parse_experiment(read_yaml(path), str(path))
+    return _storage_beside_config(parse_experiment(read_yaml(path), str(path)), path)
+
+
+SQLITE_PREFIX = "sqlite:///"
+
+
+def _storage_beside_config(experiment: ExperimentConfig, path: Path) -> ExperimentConfig:
+    """A relative `sqlite:///file.db` is a file beside the config, like relative data paths, not in the cwd."""
+    sweep = experiment.sweep
+    if sweep is None or sweep.storage is None or not sweep.storage.startswith(SQLITE_PREFIX):
+        return experiment
+    database = sweep.storage[len(SQLITE_PREFIX):]
+    if database in ("", ":memory:") or database.startswith("file:"):
+        raise ConfigError(f"{path}: sweep.storage '{sweep.storage}' is not a database file, so the study could "
+                          "not be resumed; give a file such as sqlite:///study.db")
+    if Path(database).is_absolute():
+        return experiment
+    url = SQLITE_PREFIX + str((path.parent / database).absolute())
+    return experiment.model_copy(update={"sweep": sweep.model_copy(update={"storage": url})})

@@ -25,12 +25,19 @@ MAX_GRID_DRAWS_PER_TRIAL = 100  # draws per wanted point before a too-constraine
 
 
 class Range(StrictModel):
-    """Numbers from low to high: ints when low, high and step are whole, else floats; `log` for log scale."""
+    """Numbers from low to high, every `step` apart if given, on a log scale with `log`.
+
+    Whole numbers or not follows the parameter the range sweeps (an experiment resolves `integer`
+    from it: a strategy's `period` gets ints, its `num_std` floats, whatever the bounds look like);
+    `integer: true` asks for whole numbers explicitly. A range on its own, unresolved, is whole when
+    low, high and step are whole and it is not on a log scale.
+    """
 
     low: float
     high: float
     step: float | None = Field(default=None, gt=0)
     log: bool = False
+    integer: bool | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> Range:
@@ -40,12 +47,19 @@ class Range(StrictModel):
             raise ValueError("a log-scale range needs low > 0")
         if self.log and self.step is not None:
             raise ValueError("give either step or log, not both")
+        if self.integer and not self.whole():
+            raise ValueError("integer: true needs whole numbers for low, high and step")
         return self
+
+    def whole(self) -> bool:
+        """Whether low, high and step are whole numbers."""
+        return all(float(value).is_integer() for value in (self.low, self.high, self.step or 1))
 
     @property
     def is_int(self) -> bool:
-        whole = float(self.low).is_integer() and float(self.high).is_integer()
-        return whole and (self.step is None or float(self.step).is_integer()) and not self.log
+        if self.integer is not None:
+            return self.integer
+        return self.whole() and not self.log
 
     def count(self) -> int | None:
         """How many values a discrete range has (without listing them); None for a continuous one."""
@@ -68,6 +82,9 @@ class Range(StrictModel):
         return None if count is None else [self.value_at(i) for i in range(count)]
 
     def sample(self, rng: random.Random) -> Scalar:
+        if self.is_int and self.log:  # log-uniform, rounded to a whole number inside the range
+            drawn = round(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
+            return min(max(drawn, int(self.low)), int(self.high))
         count = self.count()
         if count is not None:  # the same draw as rng.choice over the values, without listing them
             return self.value_at(rng.randrange(count))
@@ -254,5 +271,5 @@ def distribution(spec: Choice | Range) -> BaseDistribution:
     if isinstance(spec, Choice):
         return CategoricalDistribution(spec.choices)
     if spec.is_int:
-        return IntDistribution(int(spec.low), int(spec.high), step=int(spec.step or 1))
+        return IntDistribution(int(spec.low), int(spec.high), step=int(spec.step or 1), log=spec.log)
     return FloatDistribution(spec.low, spec.high, step=spec.step, log=spec.log)

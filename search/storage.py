@@ -3,9 +3,9 @@
 Optuna's own JournalFileBackend writes and fsyncs on every operation (tens of them per trial); this
 backend keeps the operations of a batch in memory and writes them with one write + fsync at `commit`.
 The file is the same one-JSON-object-per-line journal, so `optuna.storages.JournalStorage(
-JournalFileBackend(path))` and optuna-dashboard open it as it is. One driver writes it, holding an
-operating-system lock on the journal itself (its pid in a side file, for messages); a torn last line
-left by a crash is repaired when the file is opened again, with a one-line message.
+JournalFileBackend(path))` and optuna-dashboard open it as it is. One driver writes a run, holding
+an operating-system lock on its directory (`WriterLock`); a torn last line left by a crash is
+repaired when the file is opened again, with a one-line message.
 """
 
 from __future__ import annotations
@@ -45,23 +45,23 @@ def _read_pid(path: Path) -> int | None:
         return None
 
 
-def _lock_path(journal: Path) -> Path:
-    return journal.with_name(journal.name + ".lock")
+PID_FILE = "writer.pid"
 
 
-def live_writer(journal: Path) -> int | None:
-    """The pid of the live process writing this journal (-1 when its pid file is gone), or None.
+def live_writer(run_dir: Path) -> int | None:
+    """The pid of the live process writing this run (-1 when its pid file is gone), or None.
 
-    Asks the operating system: a writer holds an exclusive lock on the journal itself, which no file
-    operation (a deleted or edited pid file) can take away.
+    Asks the operating system: a writer holds an exclusive lock on the run directory itself, which no
+    file operation (a deleted or edited pid file, a replaced journal) can take away.
     """
-    if not journal.exists():
+    try:
+        descriptor = os.open(run_dir, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
         return None
-    descriptor = os.open(journal, os.O_RDONLY)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
-        return _read_pid(_lock_path(journal)) or -1
+        return _read_pid(run_dir / PID_FILE) or -1
     else:
         fcntl.flock(descriptor, fcntl.LOCK_UN)
         return None
@@ -70,17 +70,19 @@ def live_writer(journal: Path) -> int | None:
 
 
 class WriterLock:
-    """An exclusive operating-system lock (flock) on the journal file, held while this process writes it.
+    """An exclusive operating-system lock (flock) on the run directory, held while this process writes
+    anything in it (manifest, journal, status, exports), whichever storage holds the study.
 
-    The kernel drops the lock when the process dies, so nothing is ever stale; `<journal>.lock` holds
-    the writer's pid only to name it in messages.
+    Taken before the first write, so two starts or resumes of one run can never both proceed. The
+    kernel drops the lock when the process dies, so nothing is ever stale; `writer.pid` holds the
+    writer's pid only to name it in messages.
     """
 
     ATTEMPTS = 20  # a `status` in another process holds a shared lock for an instant: try for ~1 s
 
-    def __init__(self, journal: Path, notice: Notice) -> None:
-        self.path = _lock_path(journal)
-        self.descriptor = os.open(journal, os.O_RDWR | os.O_CREAT, 0o666)
+    def __init__(self, run_dir: Path, notice: Notice) -> None:
+        self.path = run_dir / PID_FILE
+        self.descriptor = os.open(run_dir, os.O_RDONLY | os.O_DIRECTORY)
         for attempt in range(self.ATTEMPTS):
             try:
                 fcntl.flock(self.descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -90,7 +92,7 @@ class WriterLock:
                 if attempt + 1 == self.ATTEMPTS or (holder is not None and pid_alive(holder)):
                     os.close(self.descriptor)
                     who = f"pid {holder}" if holder is not None else "its pid file was deleted"
-                    raise StorageError(f"{journal}: another admf process ({who}) is writing this study; "
+                    raise StorageError(f"{run_dir}: another admf process ({who}) is writing this run; "
                                        "wait for it or stop it first") from None
                 time.sleep(0.05)
         previous = _read_pid(self.path)
@@ -98,13 +100,16 @@ class WriterLock:
             notice(f"repaired: removed a stale lock left by process {previous} that is no longer running")
         self.path.write_text(str(os.getpid()))
 
-    def holder(self) -> int | None:
-        return _read_pid(self.path)
-
     def release(self) -> None:
         self.path.unlink(missing_ok=True)
         fcntl.flock(self.descriptor, fcntl.LOCK_UN)
         os.close(self.descriptor)
+
+    def __enter__(self) -> WriterLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 def _repair_torn_tail(path: Path, notice: Notice) -> None:
@@ -145,7 +150,6 @@ class GroupCommitJournal(BaseJournalBackend):
     def __init__(self, path: Path, notice: Notice, read_only: bool = False) -> None:
         self.path = path
         self.read_only = read_only
-        self.lock = None if read_only else WriterLock(path, notice)
         if path.exists() and not read_only:
             _repair_torn_tail(path, notice)
         self._logs: list[dict[str, Any]] = []
@@ -175,9 +179,6 @@ class GroupCommitJournal(BaseJournalBackend):
         self._pending = []
         self.commits += 1
 
-    def close(self) -> None:
-        if self.lock is not None:
-            self.lock.release()
 
 
 class StudyStorage:
@@ -203,7 +204,6 @@ class StudyStorage:
     def close(self) -> None:
         if self.journal is not None:
             self.journal.commit()
-            self.journal.close()
 
 
 def load_with_optuna(path: Path, study_name: str) -> optuna.Study:

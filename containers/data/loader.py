@@ -36,6 +36,27 @@ def _check_readable(path: Path) -> None:
         raise DataError(f"{path}: the file is empty; supply a header and at least two bars")
 
 
+CSV_MEMORY_PER_BYTE = 3  # float columns, parsed timestamps and the validation's temporaries, per byte of text
+PARQUET_MEMORY_PER_VALUE = 8 * 3  # a float64 per cell, and as much again twice while validating
+
+
+def _check_fits(path: Path, kind: str) -> None:
+    """Refuses up front a file that could not be loaded in the free memory (instead of swapping or dying)."""
+    if kind == "csv":
+        needed = path.stat().st_size * CSV_MEMORY_PER_BYTE
+    else:
+        import pyarrow.parquet
+
+        try:
+            metadata = pyarrow.parquet.read_metadata(path)
+        except Exception:  # not a readable Parquet file: the reader says so below
+            return
+        needed = metadata.num_rows * metadata.num_columns * PARQUET_MEMORY_PER_VALUE
+    if needed > available_bytes() // 2:
+        raise DataError(f"{path}: loading it needs about {gigabytes(needed)} of memory, more than half of the "
+                        f"{gigabytes(available_bytes())} free here; use a shorter period or fewer symbols per file")
+
+
 def _csv_header(path: Path) -> list[str]:
     """The header as written (pandas would rename a repeated column to 'close.1')."""
     with open(path, newline="", errors="replace") as stream:
@@ -48,6 +69,7 @@ def read_table(path: Path) -> pd.DataFrame:
     if kind is None:
         raise DataError(f"{path}: unsupported file type '{shown(path.suffix, 20)}'; use .csv or .parquet")
     _check_readable(path)
+    _check_fits(path, kind)
     try:
         if kind == "csv":
             check_header(_csv_header(path), str(path))

@@ -20,7 +20,7 @@ from coordinator.sweep_plan import search_space
 from coordinator.trial_log import ERROR_ATTR, best_trials, export_trials
 from coordinator.workflows.study import StudyRun, counted, execute, feasible_best
 from coordinator.workspace import ensure_writable, write_json
-from search.storage import JOURNAL_NAME, GroupCommitJournal, live_writer
+from search.storage import JOURNAL_NAME, GroupCommitJournal, WriterLock, live_writer
 
 MANIFEST = "manifest.json"
 
@@ -54,28 +54,36 @@ def _finish(run: StudyRun, study: optuna.Study, started: float) -> StudyReport:
 
 def start_study(experiment: ExperimentConfig, config_path: Path, run_dir: Path, notice: Any,
                 **options: Any) -> StudyReport:
-    """A new study in `run_dir` (refuses a directory that already holds one)."""
+    """A new study in `run_dir` (refuses a directory that already holds one, or that another process
+    is starting at the same moment)."""
     if experiment.sweep is None:
         raise ConfigError(f"{config_path}: no 'sweep' section; add one (space, method...) to run a study")
-    if (run_dir / MANIFEST).exists():
-        raise ConfigError(f"{run_dir} already holds a run; continue it with: admf resume {run_dir}, "
-                          "or choose another directory with --out")
+    _refuse_existing_run(run_dir)
     ensure_writable(run_dir)
     n_trials = planned_trials(experiment, config_path)
     if n_trials == 0:
         raise ConfigError(f"{config_path}: sweep: no trial satisfies the constraints; loosen them")
-    write_json(run_dir / MANIFEST, {
-        "name": experiment.name, "config_path": str(config_path.resolve()), "n_trials": n_trials,
-        "fingerprint": fingerprint(experiment, config_path), "storage": experiment.sweep.storage or JOURNAL_NAME,
-        "config": experiment.model_dump(mode="json"), "created": time.time()})
-    run = StudyRun(experiment, config_path, run_dir, n_trials, notice, **options)
-    started = time.perf_counter()
-    try:
-        study = execute(run)
-    except BaseException:
-        _forget_failed_start(run_dir, experiment)
-        raise
-    return _finish(run, study, started)
+    with WriterLock(run_dir, notice):
+        _refuse_existing_run(run_dir)  # another start may have won the lock first
+        write_json(run_dir / MANIFEST, {
+            "name": experiment.name, "config_path": str(config_path.resolve()), "n_trials": n_trials,
+            "fingerprint": fingerprint(experiment, config_path),
+            "storage": experiment.sweep.storage or JOURNAL_NAME,
+            "config": experiment.model_dump(mode="json"), "created": time.time()})
+        run = StudyRun(experiment, config_path, run_dir, n_trials, notice, **options)
+        started = time.perf_counter()
+        try:
+            study = execute(run)
+        except BaseException:
+            _forget_failed_start(run_dir, experiment)
+            raise
+        return _finish(run, study, started)
+
+
+def _refuse_existing_run(run_dir: Path) -> None:
+    if (run_dir / MANIFEST).exists():
+        raise ConfigError(f"{run_dir} already holds a run; continue it with: admf resume {run_dir}, "
+                          "or choose another directory with --out")
 
 
 def _forget_failed_start(run_dir: Path, experiment: ExperimentConfig) -> None:
@@ -86,7 +94,7 @@ def _forget_failed_start(run_dir: Path, experiment: ExperimentConfig) -> None:
     except Exception:  # the storage itself is what failed: nothing in it to keep
         stored = 0
     if stored == 0:
-        for name in (MANIFEST, "status.json", JOURNAL_NAME, f"{JOURNAL_NAME}.lock"):
+        for name in (MANIFEST, "status.json", JOURNAL_NAME):
             (run_dir / name).unlink(missing_ok=True)
 
 
@@ -138,23 +146,25 @@ def _stored_trials(run_dir: Path, manifest_name: str, url: str | None) -> int:
 
 def resume_study(run_dir: Path, notice: Any, extend: int | None = None, **options: Any) -> StudyReport:
     """Continues the study in `run_dir` if its config, space, objective, data and code are unchanged."""
-    manifest = read_manifest(run_dir)
-    config_path = Path(manifest["config_path"])
-    experiment = load_experiment(config_path)
-    changed = differences(manifest["fingerprint"], fingerprint(experiment, config_path))
-    if changed:
-        raise ConfigError(f"resume refused: changed since the run started: {'; '.join(changed)}; restore them, or "
-                          "start a new run with admf run")
-    n_trials = manifest["n_trials"] + (extend or 0)
-    sweep = experiment.sweep
-    if extend and sweep is not None and sweep.method == "grid":  # a grid has only so many points
-        n_trials = min(n_trials, len(search_space(experiment).grid_plan(
-            None if sweep.n_trials is None else n_trials, sweep.seed)))
-    if extend:
-        write_json(run_dir / MANIFEST, {**manifest, "n_trials": n_trials})
-    run = StudyRun(experiment, config_path, run_dir, n_trials, notice, **options)
-    started = time.perf_counter()
-    return _finish(run, execute(run), started)
+    read_manifest(run_dir)  # a damaged or missing run says so before anything waits on its lock
+    with WriterLock(run_dir, notice):
+        manifest = read_manifest(run_dir)  # as the last writer left it
+        config_path = Path(manifest["config_path"])
+        experiment = load_experiment(config_path)
+        changed = differences(manifest["fingerprint"], fingerprint(experiment, config_path))
+        if changed:
+            raise ConfigError(f"resume refused: changed since the run started: {'; '.join(changed)}; restore "
+                              "them, or start a new run with admf run")
+        n_trials = manifest["n_trials"] + (extend or 0)
+        sweep = experiment.sweep
+        if extend and sweep is not None and sweep.method == "grid":  # a grid has only so many points
+            n_trials = min(n_trials, len(search_space(experiment).grid_plan(
+                None if sweep.n_trials is None else n_trials, sweep.seed)))
+        if extend:
+            write_json(run_dir / MANIFEST, {**manifest, "n_trials": n_trials})
+        run = StudyRun(experiment, config_path, run_dir, n_trials, notice, **options)
+        started = time.perf_counter()
+        return _finish(run, execute(run), started)
 
 
 def study_status(run_dir: Path) -> dict[str, Any]:
@@ -174,7 +184,7 @@ def study_status(run_dir: Path) -> dict[str, Any]:
                            "is damaged or was never started") from error
     trials = study.get_trials(deepcopy=False)
     status = _read_status(run_dir)
-    pid = live_writer(journal)
+    pid = live_writer(run_dir)
     alive = pid is not None
     done = counted([t for t in trials if t.state != TrialState.RUNNING])
     remaining = max(manifest["n_trials"] - done, 0)

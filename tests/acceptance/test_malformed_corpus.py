@@ -295,6 +295,18 @@ CASES.update({
 })
 
 
+def _prepare_sparse_giant(folder: Path) -> None:
+    """A CSV of a terabyte (sparse: it takes no disk), refused from its size before a byte is read."""
+    with open(folder / "giant.csv", "wb") as stream:
+        stream.write(HEADER.encode())
+        stream.truncate(2**40)
+
+
+CASES["file_larger_than_memory"] = Case(
+    {"exp.yaml": yaml.safe_dump(edit(BASE, ("data", {"files": {"A": "giant.csv"}})))},
+    ("validate", "{dir}/exp.yaml"), 3, "of memory, more than half of the", prepare=_prepare_sparse_giant)
+
+
 def _prepare_link_loop(folder: Path) -> None:
     (folder / "loop.csv").symlink_to(folder / "loop.csv")
 
@@ -343,6 +355,8 @@ SPACE_CASES: dict[str, tuple[dict[str, Any], str]] = {
     "constraint_unknown_path": (edit(SWEEP, ("sweep.constraints", ["book.xo.fastt < book.xo.slow"])),
                                 "'fastt' is not a parameter"),
     "storage_not_a_url": (edit(SWEEP, ("sweep.storage", "/tmp/study.db")), "is not a database URL"),
+    "storage_sqlite_in_memory": (edit(SWEEP, ("sweep.storage", "sqlite:///:memory:")), "could not be resumed"),
+    "storage_sqlite_no_file": (edit(SWEEP, ("sweep.storage", "sqlite:///")), "is not a database file"),
     "workers_negative": (edit(SWEEP, ("sweep.workers", -1)), "workers"),
 }
 CASES.update({name: config_case(config, needle) for name, (config, needle) in SPACE_CASES.items()})

@@ -16,33 +16,9 @@ import yaml
 
 from containers.metrics import METRIC_NAMES
 from coordinator.workflows.study import INTERRUPTED
-from search.storage import JOURNAL_NAME, load_with_optuna
+from search.storage import JOURNAL_NAME, PID_FILE, load_with_optuna
 from tests.acceptance.cli import ADMF, admf
-
-
-def study_config(tmp_path: Path, method: str, n_trials: int, name: str = "study", data: dict | None = None,
-                 space: dict | None = None) -> Path:
-    config = {
-        "name": name, "type": "sweep",
-        "data": data or {"synthetic": {"symbols": ["AAA", "BBB"], "bars": 1500, "seed": 3, "freq": "1h"}},
-        "execution": {"commission": {"type": "percentage", "rate_pct": 0.05}},
-        "classifiers": [{"name": "vol", "type": "volatility", "params": {"fast": 10, "slow": 40}, "portfolios": [
-            {"name": "book", "capital": 100_000, "sizer": {"type": "percentage", "pct": 40},
-             "strategies": [{"name": "xo", "type": "ma_crossover", "symbols": ["AAA"]},
-                            {"name": "mr", "type": "mean_reversion", "symbols": ["BBB"]}]}]}],
-        "sweep": {"method": method, "n_trials": n_trials, "seed": 11, "batch_size": 4, "workers": 0,
-                  "space": space or {"book.xo.fast": {"low": 2, "high": 30}, "book.xo.slow": {"low": 31, "high": 120},
-                                     "book.mr.num_std": {"low": 1.0, "high": 3.0, "step": 0.25}},
-                  "constraints": ["book.xo.fast < book.xo.slow"]},
-    }
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
-def _trials(run_dir: Path) -> pd.DataFrame:
-    frame = pd.read_parquet(run_dir / "trials.parquet")
-    return frame.drop(columns=["seconds", "node", "pid"]).sort_values("number").reset_index(drop=True)
+from tests.acceptance.studies import study_config, trials_of
 
 
 def _without_reasked(trials: pd.DataFrame, like: pd.DataFrame) -> pd.DataFrame:
@@ -63,14 +39,18 @@ def _start(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([ADMF or "admf", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-@pytest.mark.parametrize("method", ["grid", "random", "tpe"])
-def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_study(tmp_path: Path, method: str) -> None:
+@pytest.mark.parametrize("method, database", [("grid", False), ("random", False), ("tpe", False), ("tpe", True)])
+def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_study(tmp_path: Path, method: str,
+                                                                             database: bool) -> None:
     space = {"book.xo.fast": {"low": 2, "high": 20, "step": 2}, "book.xo.slow": {"low": 30, "high": 120, "step": 10},
              "book.mr.num_std": [1.5, 2.5]} if method == "grid" else None
-    n_trials = 200 if method == "grid" else 150
-    config = study_config(tmp_path, method, n_trials, space=space)
+    n_trials = 200 if method == "grid" else (80 if database else 150)
+    # with a database, each run gets its own file (a relative sqlite path lies beside the config)
+    config = study_config(tmp_path, method, n_trials, space=space, storage="sqlite:///broken.db" if database else None)
+    whole_config = study_config(tmp_path, method, n_trials, name="study-whole", space=space,
+                                storage="sqlite:///whole.db" if database else None)
     whole, broken = tmp_path / "whole", tmp_path / "broken"
-    done = admf("run", str(config), "--out", str(whole))
+    done = admf("run", str(whole_config), "--out", str(whole))
     assert done.returncode == 0, done.stderr
     rng = random.Random(f"kills-{method}")
     moments = []  # trials stored when each SIGKILL landed
@@ -90,10 +70,13 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_study(tmp
     assert len(set(moments)) >= 5, moments  # at different moments
     finished = admf("resume", str(broken))
     assert finished.returncode == 0, finished.stderr
-    _assert_same_study(_trials(whole), _without_reasked(_trials(broken), like=_trials(whole)))
+    _assert_same_study(trials_of(whole), _without_reasked(trials_of(broken), like=trials_of(whole)))
+    if database:
+        assert (tmp_path / "broken.db").is_file() and not (broken / JOURNAL_NAME).exists()
+        return
     # Optuna itself opens the journal and sees the same trials
     study = load_with_optuna(broken / JOURNAL_NAME, "study")
-    assert [t.params for t in study.trials] == [dict(row) for row in _params(_trials(broken))]
+    assert [t.params for t in study.trials] == [dict(row) for row in _params(trials_of(broken))]
 
 
 def _params(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -123,7 +106,7 @@ def test_sigterm_exits_143_prints_the_resume_command_and_resumes_identically(tmp
     status = admf("status", str(stopped))
     assert "interrupted" in status.stdout and f"admf resume {stopped}" in status.stdout
     assert admf("resume", str(stopped)).returncode == 0
-    _assert_same_study(_trials(whole), _trials(stopped))
+    _assert_same_study(trials_of(whole), trials_of(stopped))
 
 
 def test_resume_refuses_changed_data_or_space_and_extend_adds_trials(tmp_path: Path) -> None:
@@ -140,10 +123,10 @@ def test_resume_refuses_changed_data_or_space_and_extend_adds_trials(tmp_path: P
 
     extended = admf("resume", str(run_dir), "--extend", "8")
     assert extended.returncode == 0, extended.stderr
-    assert len(_trials(run_dir)) == 20
+    assert len(trials_of(run_dir)) == 20
     fresh = study_config(tmp_path, "random", 20, name="fresh", data={"path": "prices.csv"})
     assert admf("run", str(fresh), "--out", str(tmp_path / "fresh")).returncode == 0
-    _assert_same_study(_trials(tmp_path / "fresh"), _trials(run_dir))
+    _assert_same_study(trials_of(tmp_path / "fresh"), trials_of(run_dir))
 
     original = prices.read_bytes()
     prices.write_bytes(original[:-2] + (b"9" if original[-2:-1] != b"9" else b"8") + original[-1:])
@@ -164,14 +147,14 @@ def test_stale_lock_and_torn_record_are_repaired_with_a_message(tmp_path: Path) 
     run_dir = tmp_path / "run"
     assert admf("run", str(config), "--out", str(run_dir)).returncode == 0
     journal = run_dir / JOURNAL_NAME
-    (run_dir / (JOURNAL_NAME + ".lock")).write_text("999999")  # a writer that no longer exists
+    (run_dir / PID_FILE).write_text("999999")  # a writer that no longer exists
     with open(journal, "ab") as stream:
         stream.write(b'{"op_code":6,"worker_id":"x","trial_id":3,"sta')  # a write cut short by a crash
     done = admf("resume", str(run_dir), "--extend", "4")
     assert done.returncode == 0, done.stderr
     assert "repaired: removed a stale lock left by process 999999" in done.stderr
     assert "repaired: cut a torn last record" in done.stderr
-    assert len(_trials(run_dir)) == 12
+    assert len(trials_of(run_dir)) == 12
 
 
 def test_running_study_is_reported_and_a_second_writer_refused(tmp_path: Path) -> None:
@@ -192,18 +175,20 @@ def test_running_study_is_reported_and_a_second_writer_refused(tmp_path: Path) -
     assert os.path.exists(run_dir / JOURNAL_NAME)
 
 
-def test_a_trial_cut_short_while_being_asked_is_failed_and_asked_again(tmp_path: Path) -> None:
-    config = study_config(tmp_path, "random", 8)
+@pytest.mark.parametrize("method", ["random", "tpe"])
+def test_a_trial_cut_short_while_being_asked_is_failed_and_asked_again(tmp_path: Path, method: str) -> None:
+    config = study_config(tmp_path, method, 12)  # TPE's model takes over after 10 complete trials
     run_dir = tmp_path / "run"
     assert admf("run", str(config), "--out", str(run_dir)).returncode == 0
     # what a crash in the middle of asking leaves: a RUNNING trial with only some of its parameters
     study = load_with_optuna(run_dir / JOURNAL_NAME, "study")
     study.ask().suggest_int("book.xo.fast", 2, 30)
-    done = admf("resume", str(run_dir), "--extend", "4")
+    done = admf("resume", str(run_dir), "--extend", "8")
     assert done.returncode == 0, done.stderr
-    trials = _trials(run_dir)
-    assert trials.loc[8, "state"] == "failed" and trials.loc[8, "error"] == "interrupted while being asked; asked again"
-    fresh = study_config(tmp_path, "random", 12, name="fresh")
+    trials = trials_of(run_dir)
+    assert trials.loc[12, "state"] == "failed"
+    assert trials.loc[12, "error"] == "interrupted while being asked; asked again"
+    fresh = study_config(tmp_path, method, 20, name="fresh")
     assert admf("run", str(fresh), "--out", str(tmp_path / "fresh")).returncode == 0
-    expected = _trials(tmp_path / "fresh")
+    expected = trials_of(tmp_path / "fresh")
     _assert_same_study(expected, _without_reasked(trials, like=expected))  # its missing value made ints floats

@@ -60,9 +60,13 @@ def test_a_capped_grid_is_a_seeded_uniform_sample_not_the_first_corner() -> None
     assert space.grid_plan(45, seed=4)[:30] == plan  # a larger cap extends the same order (--extend)
     assert space.grid_plan(30, seed=5) != plan
     assert space.grid_plan(None, seed=4) == whole  # uncapped: every point, product order
-    firsts = [point["a"] for seed in range(300) for point in space.grid_plan(1, seed)]
-    mean = sum(point["a"] for point in whole) / len(whole)  # a uniform draw's expectation
-    assert abs(sum(firsts) / len(firsts) - mean) < 4  # ~3 standard errors of 300 draws
+    small = SearchSpace({"a": Range(low=1, high=20), "b": Range(low=1, high=20)}, [Constraint("a < b")],
+                        lambda path: 0)
+    points = list(small.grid())
+    firsts = [point["a"] for seed in range(400) for point in small.grid_plan(1, seed)]
+    mean = sum(point["a"] for point in points) / len(points)  # a uniform draw's expectation: 7.33
+    spread = (sum((point["a"] - mean) ** 2 for point in points) / len(points)) ** 0.5
+    assert abs(sum(firsts) / len(firsts) - mean) < 3.5 * spread / 400 ** 0.5  # product order's first: a=1
 
 
 def test_a_huge_grid_is_sampled_by_point_number_without_listing_it() -> None:
@@ -88,3 +92,11 @@ def test_violation_grows_with_the_gap() -> None:
     assert constraint.violation({"a": 5, "b": 2}, lambda path: 0) == 4.0
     assert constraint.violation({"a": 9, "b": 2}, lambda path: 0) > constraint.violation({"a": 5, "b": 2},
                                                                                           lambda path: 0)
+
+
+def test_a_whole_log_range_draws_log_uniform_whole_numbers() -> None:
+    spec = Range(low=1, high=10_000, log=True, integer=True)
+    draws = [spec.sample(random.Random(seed)) for seed in range(2000)]
+    assert all(isinstance(value, int) and 1 <= value <= 10_000 for value in draws)
+    below_100 = sum(value < 100 for value in draws) / len(draws)
+    assert 0.45 < below_100 < 0.55  # log-uniform: half the draws below the geometric middle (uniform: 1%)
