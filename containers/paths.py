@@ -6,7 +6,11 @@ strategy and classifier names are unique, so a path names exactly one value.
 
 from __future__ import annotations
 
-from typing import Any
+import types
+import typing
+from typing import Annotated, Any, Literal
+
+from pydantic import TypeAdapter, ValidationError
 
 from containers.components.classifiers import CLASSIFIERS
 from containers.components.sizers import SIZERS
@@ -64,3 +68,38 @@ def with_params(config: BacktestConfig, values: dict[str, Any]) -> BacktestConfi
         holder, key, _ = _locate(payload, path)
         holder[key] = value
     return type(config).model_validate(payload)
+
+
+def _field(config: BacktestConfig, path: str) -> Any:
+    _, key, model = _locate(config.model_dump(mode="json"), path)
+    for name, info in model.model_fields.items():
+        if (info.alias or name) == key:
+            return info
+    raise ConfigError(f"path '{path}': '{key}' is not a parameter here")
+
+
+def parameter_type(config: BacktestConfig, path: str) -> Literal["int", "float", "other"]:
+    """Whether the parameter a path names takes whole numbers, floats, or something else (from its
+    declared type, so an optional float whose value is unset is still a float)."""
+    annotation = _field(config, path).annotation
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        members = [member for member in typing.get_args(annotation) if member is not type(None)]
+        annotation = members[0] if len(members) == 1 else annotation
+    if annotation is bool:
+        return "other"
+    if annotation is int:
+        return "int"
+    if annotation is float:
+        return "float"
+    return "other"
+
+
+def value_problem(config: BacktestConfig, path: str, value: Any) -> str | None:
+    """Why `value` cannot be the parameter's value on its own type and bounds (None when it can)."""
+    info = _field(config, path)
+    try:
+        kind = Annotated[info.annotation, *info.metadata] if info.metadata else info.annotation
+        TypeAdapter(kind).validate_python(value)
+    except ValidationError as error:
+        return str(error.errors()[0]["msg"])
+    return None

@@ -17,7 +17,14 @@ from containers.errors import AdmfError
 from coordinator.config import ExperimentConfig, load_experiment
 from coordinator.trial_log import PARAM_PREFIX
 from coordinator.workflows.backtest import load_data, run_backtest_workflow
-from coordinator.workflows.runs import StudyReport, read_manifest, resume_study, start_study, study_status
+from coordinator.workflows.runs import (
+    StudyReport,
+    planned_trials,
+    read_manifest,
+    resume_study,
+    start_study,
+    study_status,
+)
 from coordinator.workspace import run_directory
 
 app = typer.Typer(
@@ -78,8 +85,11 @@ def validate(config: ConfigArg, debug: DebugOpt = False) -> None:
         experiment = load_experiment(config)
         data = load_data(experiment, config)
         first, last = pd.Timestamp(data.timestamps[0]), pd.Timestamp(data.timestamps[-1])
+        study = ""
+        if experiment.sweep is not None:  # the trials it would run, and constraints some point meets
+            study = f"; sweep: {planned_trials(experiment, config):,} trials ({experiment.sweep.method})"
         console.print(
-            f"ok: {config} is valid: {data.n_bars} bars of {', '.join(data.symbols)} from {first} to {last}",
+            f"ok: {config} is valid: {data.n_bars} bars of {', '.join(data.symbols)} from {first} to {last}{study}",
             markup=False,
         )
 
@@ -200,7 +210,9 @@ def status(run_dir: Annotated[Path, typer.Argument(help="A study's run directory
         console.print(f"{info['run_dir']}: {info['state']}"
                       + (f" (pid {info['pid']})" if info["pid"] and info["pid"] > 0
                          else " (pid unknown: its pid file was deleted)" if info["pid"] else "")
-                      + f"; {info['complete']} complete, {info['failed']} failed, {info['remaining']} remaining of "
+                      + f"; {info['complete']} complete, {info['failed']} failed"
+                      + (f", {info['infeasible']} infeasible" if info["infeasible"] else "")
+                      + f", {info['remaining']} remaining of "
                       f"{info['n_trials']}; {rate}; ETA {eta}", markup=False)
         if best:
             console.print(f"best so far: trial {best['number']} = {best['value']:.6g} {best['params']}", markup=False)

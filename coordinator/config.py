@@ -16,7 +16,7 @@ from containers.components.sizers import SIZERS
 from containers.components.strategies import STRATEGIES
 from containers.config import BacktestConfig, Name
 from containers.errors import ConfigError
-from containers.paths import check_path, value_at
+from containers.paths import check_path, parameter_type, value_at, value_problem
 from containers.strict import StrictModel, did_you_mean
 from coordinator.sweep_config import SweepConfig
 from search.space import Constraint, Range
@@ -117,28 +117,44 @@ def parse_experiment(raw: Any, source: str) -> ExperimentConfig:
 
 def _typed_ranges(experiment: ExperimentConfig, source: str) -> ExperimentConfig:
     """Each range of the space takes the type of the parameter it sweeps (whole numbers for an int
-    parameter, else floats), so `num_std: {low: 1, high: 3}` is continuous and `period: {low: 5.0,
-    high: 50.0}` gives ints; a grid then needs every range discrete."""
+    parameter, floats for a float one), so `num_std: {low: 1, high: 3}` is continuous and `period:
+    {low: 5.0, high: 50.0}` gives ints; a range's ends and each choice must be values the parameter
+    accepts, constraints compare numbers, and a grid needs every range discrete."""
     sweep = experiment.sweep
     if sweep is None:
         return experiment
     space = {}
     for path, spec in sweep.space.items():
         where = f"{source}: sweep.space.{path}"
+        kind = parameter_type(experiment, path)
         if isinstance(spec, Range):
-            current = value_at(experiment, path)
-            if isinstance(current, int) and not isinstance(current, bool):  # a whole-number parameter
+            if kind == "int":
                 if spec.integer is False or not spec.whole():
-                    raise ConfigError(f"{where}: the parameter takes whole numbers (it is {current}); give whole "
-                                      "low, high and step" + (", and drop integer: false" if spec.integer is False
-                                                              else ""))
+                    raise ConfigError(f"{where}: the parameter takes whole numbers; give whole low, high and step"
+                                      + (", and drop integer: false" if spec.integer is False else ""))
                 spec = spec.model_copy(update={"integer": True})
-            elif isinstance(current, float) and spec.integer is None:
+            elif kind == "float" and spec.integer is None:
                 spec = spec.model_copy(update={"integer": False})
-        if sweep.method == "grid" and spec.values() is None:
+            elif kind == "other":
+                raise ConfigError(f"{where}: the parameter is not a number (it is {value_at(experiment, path)!r}); "
+                                  "give a list of its values instead of a range")
+            ends = [spec.value_at(0), spec.value_at(spec.count() - 1)] if spec.count() else [spec.low, spec.high]
+        else:
+            ends = spec.choices[:1000]
+        for value in ends:
+            problem = value_problem(experiment, path, value)
+            if problem is not None:
+                raise ConfigError(f"{where}: {_shown(value)} is not a value this parameter takes ({problem}); "
+                                  "change the range or the choices")
+        if sweep.method == "grid" and spec.count() is None:
             raise ConfigError(f"{where}: method grid needs discrete values, but this range is continuous; "
                               "give it a step, or a list of values, or use method random")
         space[path] = spec
+    for text in sweep.constraints:
+        for path in Constraint(text).paths():
+            if parameter_type(experiment, path) == "other":
+                raise ConfigError(f"{source}: sweep.constraints '{text}': {path} is not a number, so it cannot be "
+                                  "compared; constrain numeric parameters only")
     return experiment.model_copy(update={"sweep": sweep.model_copy(update={"space": space})})
 
 
@@ -146,9 +162,12 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     """safe_load that refuses a key given twice in one mapping (YAML would keep the later one silently)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        self.flatten_mapping(node)  # merge keys (<<) first, as SafeLoader does
+        """Keys written twice are refused; a key written beside a merge (`<<: *defaults`) overrides the
+        merged one, as YAML means it (SafeLoader merges when it builds the mapping)."""
         seen: dict[Any, yaml.Mark] = {}
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 first = seen[key]

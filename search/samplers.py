@@ -1,20 +1,27 @@
-"""Samplers for deterministic studies: each batch gets a sampler that is a pure function of the config,
-the seed and the batch's position in the study, so a resumed study asks exactly what it would have asked.
+"""Samplers for deterministic studies: each trial gets a sampler that is a pure function of the config,
+the seed and the trial's position in the study, so a resumed study asks exactly what it would have asked.
 
-grid and random are admf's own (they honour constraints exactly: a grid lists only feasible points, a
-random point is redrawn until feasible); tpe, cmaes, qmc and nsga2 are Optuna's, with their settings
-spelled out, each wrapped so that it proposes points that satisfy the constraints (FeasibleSampler);
-a point that still breaks one does not run and is recorded as infeasible.
+grid, random and qmc are admf's own, points by (seed, position): a grid lists only feasible points, a
+random point is redrawn until feasible, a qmc point is the position's point of a scrambled Sobol
+sequence (an infeasible one is recorded as such). tpe, cmaes and nsga2 are Optuna's, with their
+settings spelled out, each wrapped so that it proposes points that satisfy the constraints
+(FeasibleSampler); a point that still breaks one does not run and is recorded as infeasible.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import warnings
 from typing import Any
 
 import optuna
-from optuna.distributions import BaseDistribution
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
 from optuna.samplers import BaseSampler
 from optuna.study import Study
 from optuna.trial import FrozenTrial
@@ -49,7 +56,7 @@ class PointSampler(BaseSampler):
 SAMPLER_SETTINGS: dict[str, dict[str, Any]] = {
     "tpe": {"n_startup_trials": 10, "n_ei_candidates": 24, "multivariate": False, "constant_liar": True},
     "cmaes": {"n_startup_trials": 1, "warn_independent_sampling": False},
-    "qmc": {"qmc_type": "sobol", "scramble": False, "warn_independent_sampling": False},
+    "qmc": {"sequence": "sobol", "scramble": True},  # admf's own: points by (seed, position), see qmc_points
     "nsga2": {"population_size": 50, "mutation_prob": None, "crossover_prob": 0.9, "swapping_prob": 0.5},
 }
 FEASIBLE_DRAWS = 100  # attempts per trial at a point that meets the constraints
@@ -116,29 +123,68 @@ def derived_seed(seed: int, position: int) -> int:
     return (seed * 1_000_003 + position * 7919) % (2**31 - 1)
 
 
-def batch_sampler(method: str, space: SearchSpace, seed: int, position: int,
+REPAIR_SALT = 0x5F3759DF  # the repairs' random stream is not the model's own (TPE's startup draws)
+
+
+def trial_sampler(method: str, space: SearchSpace, seed: int, position: int,
                   points: dict[int, dict[str, Scalar]] | None = None,
                   distributions: dict[str, BaseDistribution] | None = None) -> BaseSampler:
-    """The sampler for the batch whose first trial takes place `position` in the study's sequence.
+    """The sampler for the trial that takes place `position` in the study's sequence.
 
-    Seeded by the position (trials that count), not the trial number: a half-asked trial that a crash
-    left, failed and asked again, shifts numbers but not positions, so a resumed study draws the same.
+    Seeded by that position (trials that count), not by the trial number nor by the batch: a
+    half-asked trial that a crash left, failed and asked again, shifts numbers but not positions, and
+    a batch cut short while being asked is completed on resume with the very draws it would have had.
+    grid, random and qmc points are functions of (seed, position) alone, given as `points`.
     """
-    if method in ("grid", "random"):
+    if method in ("grid", "random", "qmc"):
         assert points is not None
         return PointSampler(points)
-    batch_seed = derived_seed(seed, position)
+    trial_seed = derived_seed(seed, position)
     settings = SAMPLER_SETTINGS.get(method)
     if method == "tpe":
-        inner: BaseSampler = optuna.samplers.TPESampler(seed=batch_seed, **settings)
+        inner: BaseSampler = optuna.samplers.TPESampler(seed=trial_seed, **settings)
     elif method == "cmaes":
-        inner = optuna.samplers.CmaEsSampler(seed=batch_seed, **settings)
-    elif method == "qmc":
-        with warnings.catch_warnings():  # 'experimental' since Optuna 3; it would print on every batch
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            inner = optuna.samplers.QMCSampler(seed=seed, **settings)
+        inner = optuna.samplers.CmaEsSampler(seed=trial_seed, **settings)
     elif method == "nsga2":
-        inner = optuna.samplers.NSGAIISampler(seed=batch_seed, **settings)
+        inner = optuna.samplers.NSGAIISampler(seed=trial_seed, **settings)
     else:
         raise ValueError(f"unknown method '{method}'; methods: {', '.join(METHODS)}")
-    return FeasibleSampler(inner, space, distributions or {}, batch_seed)
+    return FeasibleSampler(inner, space, distributions or {}, derived_seed(seed ^ REPAIR_SALT, position))
+
+
+def qmc_points(distributions: dict[str, BaseDistribution], seed: int, first: int,
+               count: int) -> list[dict[str, Scalar]]:
+    """Points `first` .. `first + count - 1` of a scrambled Sobol sequence (seeded) mapped onto the
+    distributions: each a function of (seed, position) alone, so resume and batching change nothing."""
+    from scipy.stats import qmc
+
+    names = sorted(distributions)
+    sobol = qmc.Sobol(d=max(len(names), 1), scramble=True, seed=seed)
+    with warnings.catch_warnings():  # balance holds for powers of two; a prefix of any length is still low-discrepancy
+        warnings.simplefilter("ignore", UserWarning)
+        if first:
+            sobol.fast_forward(first)
+        cube = sobol.random(count)
+    return [{name: _from_unit(distributions[name], float(u)) for name, u in zip(names, row, strict=False)}
+            for row in cube]
+
+
+def _from_unit(distribution: BaseDistribution, u: float) -> Scalar:
+    """u in [0, 1) onto a distribution: uniform over its values (or its log scale)."""
+    if isinstance(distribution, CategoricalDistribution):
+        choices = distribution.choices
+        return choices[min(int(u * len(choices)), len(choices) - 1)]
+    if isinstance(distribution, IntDistribution):
+        if distribution.log:
+            value = round(math.exp(math.log(distribution.low) + u * (math.log(distribution.high)
+                                                                     - math.log(distribution.low))))
+            return min(max(value, distribution.low), distribution.high)
+        count = (distribution.high - distribution.low) // distribution.step + 1
+        return distribution.low + min(int(u * count), count - 1) * distribution.step
+    assert isinstance(distribution, FloatDistribution)
+    if distribution.log:
+        return math.exp(math.log(distribution.low) + u * (math.log(distribution.high) - math.log(distribution.low)))
+    if distribution.step is not None:
+        count = round((distribution.high - distribution.low) / distribution.step) + 1
+        return round(distribution.low + min(int(u * count), count - 1) * distribution.step, 12)
+    return distribution.low + u * (distribution.high - distribution.low)

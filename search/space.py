@@ -100,6 +100,15 @@ def _choices(value: Any) -> Any:
 class Choice(StrictModel):
     choices: list[Scalar] = Field(min_length=1, max_length=1_000_000)
 
+    @model_validator(mode="after")
+    def _distinct(self) -> Choice:
+        seen: set[tuple[type, Scalar]] = set()
+        for value in self.choices:
+            if (type(value), value) in seen:
+                raise ValueError(f"{value!r} is listed twice; list each value once")
+            seen.add((type(value), value))
+        return self
+
     def count(self) -> int:
         return len(self.choices)
 

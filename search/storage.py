@@ -181,6 +181,17 @@ class GroupCommitJournal(BaseJournalBackend):
 
 
 
+def journal_storage(journal: GroupCommitJournal) -> JournalStorage:
+    """Optuna's storage over the journal; records that are well-formed JSON but do not replay as Optuna
+    operations (an unknown op code, missing fields) are a one-line StorageError, not a traceback."""
+    try:
+        return JournalStorage(journal)
+    except Exception as error:
+        raise StorageError(f"{journal.path}: a record does not replay as an Optuna operation "
+                           f"({type(error).__name__}: {str(error)[:80]}); the study storage is damaged: keep a "
+                           "copy, then cut the file before the bad record to resume from it") from error
+
+
 class StudyStorage:
     """The study's storage: the run directory's group-commit journal, or a database URL."""
 
@@ -195,7 +206,7 @@ class StudyStorage:
                                    "check the URL and that the database is reachable") from error
         else:
             self.journal = GroupCommitJournal(run_dir / JOURNAL_NAME, notice, read_only)
-            self.optuna = JournalStorage(self.journal)
+            self.optuna = journal_storage(self.journal)
 
     def commit(self) -> None:
         if self.journal is not None:

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Annotated, Literal
 
 import pandas as pd
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from containers.strict import StrictModel
 
@@ -29,6 +29,11 @@ class SyntheticData(StrictModel):
     start: dt.datetime = dt.datetime(2020, 1, 1)
     initial_price: float = Field(default=100.0, gt=0, le=1e12)
 
+    @field_validator("start")
+    @classmethod
+    def _utc(cls, value: dt.datetime) -> dt.datetime:
+        return naive_utc(value)
+
     @model_validator(mode="after")
     def _valid_calendar(self) -> SyntheticData:
         _unique(self.symbols, "symbols")
@@ -39,11 +44,22 @@ class SyntheticData(StrictModel):
                              "1h or 1D") from None
         if step <= pd.Timedelta(0):
             raise ValueError(f"freq '{self.freq}' must be a positive step, such as 1min, 1h or 1D")
+        if self.start < PANDAS_FIRST_DAY:
+            raise ValueError(f"start {self.start} is before {PANDAS_FIRST_DAY.date()}, the first whole day pandas "
+                             "can hold; start later")
         start = pd.Timestamp(self.start)
-        if start < pd.Timestamp.min or (pd.Timestamp.max - start) / step < self.bars:
+        if (pd.Timestamp.max - start) / step < self.bars:
             raise ValueError(f"{self.bars} bars of {self.freq} from {self.start} run past {pd.Timestamp.max.date()}, "
                              "the last date pandas can hold; start earlier, use fewer bars or a shorter freq")
         return self
+
+
+PANDAS_FIRST_DAY = dt.datetime(1677, 9, 22)  # pd.Timestamp.min is 1677-09-21 00:12:43
+
+
+def naive_utc(value: dt.datetime) -> dt.datetime:
+    """A config time as the data's timestamps are held: naive, in UTC (an offset is converted)."""
+    return value if value.tzinfo is None else value.astimezone(dt.UTC).replace(tzinfo=None)
 
 
 class SplitConfig(StrictModel):
@@ -51,6 +67,11 @@ class SplitConfig(StrictModel):
 
     train_ratio: float | None = Field(default=None, gt=0, lt=1)
     test_start: dt.datetime | None = None
+
+    @field_validator("test_start")
+    @classmethod
+    def _utc(cls, value: dt.datetime | None) -> dt.datetime | None:
+        return None if value is None else naive_utc(value)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SplitConfig:

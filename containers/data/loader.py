@@ -93,9 +93,13 @@ def _resolve(path: str, base_dir: Path) -> Path:
 
 def _frames_by_symbol(config: DataConfig, base_dir: Path) -> dict[str, tuple[str, pd.DataFrame]]:
     if config.files is not None:
-        frames = {}
+        frames: dict[str, tuple[str, pd.DataFrame]] = {}
+        seen: dict[str, str] = {}
         for symbol, file in config.files.items():
             path = _resolve(file, base_dir)
+            same = seen.setdefault(os.path.realpath(path), symbol)  # never raises, even on a link loop
+            if same != symbol:
+                raise DataError(f"data.files: {same} and {symbol} name the same file {path}; give each symbol its own")
             frames[symbol] = (str(path), check_columns(read_table(path), str(path)))
         return frames
     path = _resolve(config.path or "", base_dir)
@@ -105,6 +109,18 @@ def _frames_by_symbol(config: DataConfig, base_dir: Path) -> dict[str, tuple[str
         row = int(frame["_row"].iloc[int(np.flatnonzero(blank)[0])])
         raise DataError(f"{path}: row {row}: the symbol is empty; every row of a long file needs its symbol")
     frame["symbol"] = frame["symbol"].astype(str)
+    padded = (frame["symbol"] != frame["symbol"].str.strip()).to_numpy()
+    if padded.any():
+        at = int(np.flatnonzero(padded)[0])
+        raise DataError(f"{path}: row {int(frame['_row'].iloc[at])}: the symbol {shown(frame['symbol'].iloc[at])!r} "
+                        "has spaces around it; remove them (it would be another symbol)")
+    symbols = list(dict.fromkeys(frame["symbol"]))
+    by_case: dict[str, str] = {}
+    for symbol in symbols:
+        twin = by_case.setdefault(symbol.casefold(), symbol)
+        if twin != symbol:
+            raise DataError(f"{path}: the symbols '{shown(twin)}' and '{shown(symbol)}' differ only in case; "
+                            "write each symbol one way")
     return {symbol: (f"{path} [symbol {symbol}]", part) for symbol, part in frame.groupby("symbol", sort=False)}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass
@@ -10,17 +11,16 @@ from typing import Any
 
 import optuna
 import pandas as pd
-from optuna.storages import JournalStorage
 from optuna.trial import TrialState
 
 from containers.errors import ConfigError, StorageError
 from coordinator.config import ExperimentConfig, load_experiment
 from coordinator.fingerprint import differences, fingerprint
 from coordinator.sweep_plan import search_space
-from coordinator.trial_log import ERROR_ATTR, best_trials, export_trials
-from coordinator.workflows.study import StudyRun, counted, execute, feasible_best
+from coordinator.trial_log import best_trials, export_trials
+from coordinator.workflows.study import StudyRun, counted, execute, feasible_best, tally
 from coordinator.workspace import ensure_writable, write_json
-from search.storage import JOURNAL_NAME, GroupCommitJournal, WriterLock, live_writer
+from search.storage import JOURNAL_NAME, GroupCommitJournal, WriterLock, journal_storage, live_writer
 
 MANIFEST = "manifest.json"
 
@@ -38,11 +38,18 @@ def planned_trials(experiment: ExperimentConfig, config_path: Path) -> int:
     sweep = experiment.sweep
     assert sweep is not None
     if sweep.method != "grid":
+        try:  # constraints that (almost) no point meets are refused before the study starts
+            search_space(experiment).random_point(sweep.seed, 0)
+        except ValueError as error:
+            raise ConfigError(f"{config_path}: sweep: {error}") from error
         return sweep.n_trials or 0
     try:
-        return len(search_space(experiment).grid_plan(sweep.n_trials, sweep.seed))
+        count = len(search_space(experiment).grid_plan(sweep.n_trials, sweep.seed))
     except ValueError as error:
         raise ConfigError(f"{config_path}: sweep: {error}") from error
+    if count == 0:
+        raise ConfigError(f"{config_path}: sweep: no grid point satisfies the constraints; loosen them")
+    return count
 
 
 def _finish(run: StudyRun, study: optuna.Study, started: float) -> StudyReport:
@@ -59,12 +66,11 @@ def start_study(experiment: ExperimentConfig, config_path: Path, run_dir: Path, 
     if experiment.sweep is None:
         raise ConfigError(f"{config_path}: no 'sweep' section; add one (space, method...) to run a study")
     _refuse_existing_run(run_dir)
-    ensure_writable(run_dir)
     n_trials = planned_trials(experiment, config_path)
-    if n_trials == 0:
-        raise ConfigError(f"{config_path}: sweep: no trial satisfies the constraints; loosen them")
+    ensure_writable(run_dir)
     with WriterLock(run_dir, notice):
         _refuse_existing_run(run_dir)  # another start may have won the lock first
+        _refuse_taken_study(experiment, config_path)
         write_json(run_dir / MANIFEST, {
             "name": experiment.name, "config_path": str(config_path.resolve()), "n_trials": n_trials,
             "fingerprint": fingerprint(experiment, config_path),
@@ -80,6 +86,22 @@ def start_study(experiment: ExperimentConfig, config_path: Path, run_dir: Path, 
         return _finish(run, study, started)
 
 
+def _refuse_taken_study(experiment: ExperimentConfig, config_path: Path) -> None:
+    """A database holds studies of many runs: a new run never takes over (or writes into) another's."""
+    assert experiment.sweep is not None
+    url = experiment.sweep.storage
+    if url is None:
+        return
+    try:
+        names = optuna.study.get_all_study_names(storage=url)
+    except Exception as error:
+        raise StorageError(f"storage '{url}': cannot open ({str(error).splitlines()[0]}); check the URL and that "
+                           "the database is reachable") from error
+    if experiment.name in names:
+        raise ConfigError(f"{config_path}: sweep.storage '{url}' already holds a study named '{experiment.name}' "
+                          "(another run's); continue that run with admf resume, or give this one another name")
+
+
 def _refuse_existing_run(run_dir: Path) -> None:
     if (run_dir / MANIFEST).exists():
         raise ConfigError(f"{run_dir} already holds a run; continue it with: admf resume {run_dir}, "
@@ -91,11 +113,14 @@ def _forget_failed_start(run_dir: Path, experiment: ExperimentConfig) -> None:
     assert experiment.sweep is not None
     try:
         stored = _stored_trials(run_dir, experiment.name, experiment.sweep.storage)
-    except Exception:  # the storage itself is what failed: nothing in it to keep
-        stored = 0
+    except Exception:  # the storage cannot say what it holds: keep everything, so nothing is lost
+        return
     if stored == 0:
         for name in (MANIFEST, "status.json", JOURNAL_NAME):
             (run_dir / name).unlink(missing_ok=True)
+        if experiment.sweep.storage is not None:  # the empty study it created, so the name is free again
+            with contextlib.suppress(Exception):  # never created, or the database failed: nothing to free
+                optuna.delete_study(study_name=experiment.name, storage=experiment.sweep.storage)
 
 
 MANIFEST_KEYS = ("name", "config_path", "n_trials", "fingerprint", "storage")
@@ -119,6 +144,10 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
                            "again with admf run into a new directory")
     if not isinstance(manifest["n_trials"], int) or isinstance(manifest["n_trials"], bool):
         raise StorageError(f"{path}: n_trials is not a whole number; the run directory is damaged")
+    for key, kind in (("name", str), ("config_path", str), ("storage", str), ("fingerprint", dict)):
+        if not isinstance(manifest[key], kind):
+            raise StorageError(f"{path}: {key} is not a {'mapping' if kind is dict else 'text'}; the run directory "
+                               "is damaged: start the study again with admf run into a new directory")
     return manifest
 
 
@@ -137,7 +166,7 @@ def _stored_trials(run_dir: Path, manifest_name: str, url: str | None) -> int:
     journal = run_dir / JOURNAL_NAME
     if url is None and not journal.exists():
         return 0
-    storage: Any = url or JournalStorage(GroupCommitJournal(journal, lambda message: None, read_only=True))
+    storage: Any = url or journal_storage(GroupCommitJournal(journal, lambda message: None, read_only=True))
     try:
         return len(optuna.load_study(study_name=manifest_name, storage=storage).get_trials(deepcopy=False))
     except KeyError:
@@ -151,6 +180,13 @@ def resume_study(run_dir: Path, notice: Any, extend: int | None = None, **option
         manifest = read_manifest(run_dir)  # as the last writer left it
         config_path = Path(manifest["config_path"])
         experiment = load_experiment(config_path)
+        assert experiment.sweep is not None
+        where = {"name": (manifest["name"], experiment.name),
+                 "sweep.storage": (manifest["storage"], experiment.sweep.storage or JOURNAL_NAME)}
+        moved = [f"{key} (was {was}, now {now})" for key, (was, now) in where.items() if was != now]
+        if moved:
+            raise ConfigError(f"resume refused: changed since the run started: {'; '.join(moved)}; the study is "
+                              "stored under the first; restore it, or start a new run with admf run")
         changed = differences(manifest["fingerprint"], fingerprint(experiment, config_path))
         if changed:
             raise ConfigError(f"resume refused: changed since the run started: {'; '.join(changed)}; restore "
@@ -176,7 +212,7 @@ def study_status(run_dir: Path) -> dict[str, Any]:
     elif not journal.exists():
         raise StorageError(f"{run_dir}: holds no study yet ({JOURNAL_NAME} is missing); start it with admf run")
     else:
-        storage = JournalStorage(GroupCommitJournal(journal, lambda message: None, read_only=True))
+        storage = journal_storage(GroupCommitJournal(journal, lambda message: None, read_only=True))
     try:
         study = optuna.load_study(study_name=manifest["name"], storage=storage)
     except KeyError as error:
@@ -190,11 +226,10 @@ def study_status(run_dir: Path) -> dict[str, Any]:
     remaining = max(manifest["n_trials"] - done, 0)
     state = "running" if alive else ("finished" if remaining == 0 else "interrupted")
     rate = status.get("trials_per_second")
-    complete = [t for t in trials if t.state == TrialState.COMPLETE and ERROR_ATTR not in t.system_attrs]
+    counts = tally(trials)
     top = feasible_best(study)
     best = None if top is None else {"number": top.number, "value": top.value, "params": top.params}
-    return {"run_dir": str(run_dir), "state": state, "n_trials": manifest["n_trials"], "complete": len(complete),
-            "failed": len(trials) - len(complete) - sum(t.state == TrialState.RUNNING for t in trials),
-            "remaining": remaining,
+    return {"run_dir": str(run_dir), "state": state, "n_trials": manifest["n_trials"], "complete": counts["complete"],
+            "infeasible": counts["infeasible"], "failed": counts["failed"], "remaining": remaining,
             "trials_per_second": rate, "eta_seconds": remaining / rate if rate and state == "running" else None,
             "best": best, "pid": pid}

@@ -1,8 +1,8 @@
 """Deterministic, resumable studies: ask a batch, make it durable, evaluate, tell in trial-number order.
 
-Each batch's sampler is a pure function of (config, seed, first trial number) and of what the storage
-holds, so a study resumed after a crash asks exactly what the uninterrupted one would have, and the
-number of workers never changes a result. One storage commit (write + fsync) covers the tells of a
+Each trial's sampler is a pure function of (config, seed, the trial's position in the sequence) and of
+what the storage holds, so a study resumed after a crash asks exactly what the uninterrupted one would
+have, and the number of workers never changes a result. One storage commit (write + fsync) covers the tells of a
 batch and the asks of the next one: a crash loses at most the batch in flight, which resume
 re-evaluates under its own trial numbers.
 """
@@ -25,14 +25,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from containers.config import BacktestConfig
-from containers.errors import AdmfError
+from containers.errors import AdmfError, ConfigError
 from coordinator.config import ExperimentConfig
 from coordinator.evaluators import Evaluator, LocalEvaluator, RayEvaluator
 from coordinator.sweep_plan import indicator_plan, search_space
 from coordinator.trial_log import ERROR_ATTR
 from coordinator.workflows.backtest import load_data
 from coordinator.workspace import write_json
-from search.samplers import batch_sampler
+from search.samplers import qmc_points, trial_sampler
 from search.space import SearchSpace, distribution
 from search.storage import StudyStorage
 from workers.trials import TrialResult
@@ -119,6 +119,21 @@ def feasible_best(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
     return max(complete, key=lambda trial: (sign * trial.value, -trial.number))
 
 
+def tally(trials: list[optuna.trial.FrozenTrial]) -> dict[str, int]:
+    """complete / infeasible / failed / running, as trials.parquet names them (a trial failed as
+    'interrupted while asked' and asked again is in none: its place went to the next one)."""
+    counts = {"complete": 0, "infeasible": 0, "failed": 0, "running": 0}
+    for trial in trials:
+        error = trial.system_attrs.get(ERROR_ATTR)
+        if trial.state == TrialState.RUNNING:
+            counts["running"] += 1
+        elif trial.state == TrialState.COMPLETE:
+            counts["infeasible" if error is not None else "complete"] += 1
+        elif error != INTERRUPTED:
+            counts["failed"] += 1
+    return counts
+
+
 def counted(trials: list[optuna.trial.FrozenTrial]) -> int:
     """Trials that take a place in the sequence (those failed as 'interrupted while asked' do not)."""
     return sum(1 for trial in trials if trial.system_attrs.get(ERROR_ATTR) != INTERRUPTED)
@@ -142,7 +157,9 @@ class StudyDriver:
         self.session_trials = 0
 
     def recover(self) -> list[tuple[int, dict[str, Any]]]:
-        """RUNNING trials left by a crash: re-run those fully asked, fail (and re-ask) the others."""
+        """RUNNING trials left by a crash: fail (and re-ask) those cut short while being asked, keep the
+        fully asked ones, and ask the rest of their batch (a database stores each ask on its own, so a
+        crash can leave a batch half asked): the batch is then evaluated whole, as it would have been."""
         again = []
         for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             if set(trial.params) == set(self.distributions):
@@ -150,9 +167,22 @@ class StudyDriver:
             else:
                 self.storage.optuna.set_trial_system_attr(trial._trial_id, ERROR_ATTR, INTERRUPTED)
                 self.study.tell(trial.number, state=TrialState.FAIL)
-        if again:
-            self.run.notice(f"re-evaluating {len(again)} trial(s) of the batch that was in flight")
+        if not again:
+            return []
+        self.run.notice(f"re-evaluating {len(again)} trial(s) of the batch that was in flight")
+        # the batch's first place in the sequence: every trial before it is finished
+        first = counted([t for t in self.study.get_trials(deepcopy=False) if t.state != TrialState.RUNNING])
+        missing = self._batch_count(first) - len(again)
+        if missing > 0:
+            again += self.ask(missing)
         return again
+
+    def _wanted(self) -> int:
+        return self.run.n_trials if self.grid is None else min(self.run.n_trials, len(self.grid))
+
+    def _batch_count(self, position: int) -> int:
+        """How many trials the batch starting at `position` asks."""
+        return max(0, min(self.run.sweep.batch_size, self._wanted() - position))
 
     def ask(self, count: int) -> list[tuple[int, dict[str, Any]]]:
         trials = self.study.get_trials(deepcopy=False)
@@ -163,10 +193,17 @@ class StudyDriver:
             assert self.grid is not None
             points = {first_number + i: self.grid[position + i] for i in range(count)}
         elif sweep.method == "random":
-            points = {first_number + i: self.space.random_point(sweep.seed, position + i) for i in range(count)}
-        self.study.sampler = batch_sampler(sweep.method, self.space, sweep.seed, position, points, self.distributions)
+            try:
+                points = {first_number + i: self.space.random_point(sweep.seed, position + i) for i in range(count)}
+            except ValueError as error:
+                raise ConfigError(f"{self.run.config_path}: sweep: {error}") from error
+        elif sweep.method == "qmc":
+            drawn = qmc_points(self.distributions, sweep.seed, position, count)
+            points = {first_number + i: point for i, point in enumerate(drawn)}
         asked = []
         for i in range(count):
+            self.study.sampler = trial_sampler(sweep.method, self.space, sweep.seed, position + i, points,
+                                               self.distributions)
             trial = self.study.ask(fixed_distributions=self.distributions)
             self.storage.optuna.set_trial_system_attr(trial._trial_id, INDEX_ATTR, position + i)
             for constraint in self.space.constraints:  # <= 0 feasible, as Optuna's samplers read it
@@ -224,8 +261,8 @@ class StudyDriver:
         seconds = time.perf_counter() - self.started
         write_json(self.run.run_dir / "status.json", {
             "state": state, "pid": os.getpid(), "updated": time.time(), "n_trials": self.run.n_trials,
-            "done": counted(done), "complete": sum(t.state == TrialState.COMPLETE for t in trials),
-            "failed": sum(t.state == TrialState.FAIL for t in trials), "session_seconds": seconds,
+            "done": counted(done), **{key: value for key, value in tally(trials).items() if key != "running"},
+            "session_seconds": seconds,
             "session_trials": self.session_trials,
             "trials_per_second": self.session_trials / seconds if seconds > 0 else None})
 
@@ -251,8 +288,7 @@ class StudyDriver:
         batch_size = self.run.sweep.batch_size
         while True:
             if not pending:
-                wanted = self.run.n_trials if self.grid is None else min(self.run.n_trials, len(self.grid))
-                remaining = wanted - counted(self.study.get_trials(deepcopy=False))
+                remaining = self._wanted() - counted(self.study.get_trials(deepcopy=False))
                 if remaining <= 0:
                     break
                 pending = self.ask(min(batch_size, remaining))
@@ -277,6 +313,14 @@ class StudyDriver:
         self.write_status("finished")
 
 
+def _holds_trials(driver: StudyDriver) -> bool:
+    """Whether the storage holds any trial (then the run can be resumed); False when it cannot say."""
+    try:
+        return bool(driver.study.get_trials(deepcopy=False))
+    except Exception:
+        return False
+
+
 def execute(run: StudyRun) -> optuna.Study:
     """Runs (or continues) the study until it has `n_trials` trials; returns it for reporting."""
     data = load_data(run.experiment, run.config_path)
@@ -292,12 +336,12 @@ def execute(run: StudyRun) -> optuna.Study:
             driver.drive(evaluator)
         except StudyInterrupted:
             raise
-        except AdmfError as error:
-            raise type(error)(f"{error}; the study is stored, continue with: {resume_command(run.run_dir)}") \
-                from error
         except Exception as error:
-            raise AdmfError(f"{type(error).__name__}: {error}; the study is stored, continue with: "
-                            f"{resume_command(run.run_dir)}") from error
+            hint = f"; the study is stored, continue with: {resume_command(run.run_dir)}" if _holds_trials(driver) \
+                else ""
+            if isinstance(error, AdmfError):
+                raise type(error)(f"{error}{hint}") from error
+            raise AdmfError(f"{type(error).__name__}: {error}{hint}") from error
         return driver.study
     finally:
         if evaluator is not None:

@@ -25,7 +25,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from containers.errors import ConfigError
 from coordinator.cli import main
+from coordinator.config import read_yaml
 
 BASE: dict[str, Any] = {
     "name": "corpus",
@@ -90,6 +92,9 @@ def data_case(data: dict[str, Any], files: dict[str, Any], needle: str, code: in
 
 
 CASES: dict[str, Case] = {}
+ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{name}: &{name} [{', '.join([f'*{previous}'] * 9)}]\n"
+    for previous, name in zip("abcdefg", "bcdefgh", strict=True)) + "name: bomb\n"
 
 # --- YAML and the shape of the file -----------------------------------------------------------------
 CASES.update({
@@ -101,8 +106,7 @@ CASES.update({
                                          "duplicate key 'slippage_bps'"),
     "yaml_deep_nesting": config_case("name: x\nd: " + "[" * 4000 + "]" * 4000 + "\n", "nested too deeply"),
     "yaml_object_tag": config_case("name: !!python/object/apply:os.system ['true']\n", "invalid YAML"),
-    "yaml_alias_bomb": config_case("a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
-                                   "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nname: bomb\n", "exp.yaml"),
+    "yaml_alias_bomb": config_case(ALIAS_BOMB, "unknown key 'a'"),  # 9^8 nodes if expanded: it must not be
     "yaml_list": config_case("- a\n- b\n", "must be a YAML mapping"),
     "yaml_scalar": config_case("just text\n", "must be a YAML mapping"),
     "yaml_empty": config_case("", "the file is empty"),
@@ -246,7 +250,7 @@ FILE_CASES: dict[str, tuple[Any, str]] = {
                               "are the same column"),
     "file_case_twin_columns": ("timestamp,open,high,low,close,Close,volume\n2024-01-01,10,11,9,10.5,10.5,100\n",
                                "differ only in case"),
-    "file_binary": (b"\x00\x01\x02\xff" * 100, "prices.csv"),
+    "file_binary": (b"\x00\x01\x02\xff" * 100, "prices.csv: unreadable csv file"),
     "file_unterminated_quote": ('timestamp,open\n"unterminated,1\n', "unreadable csv"),
     "value_not_a_number": (rows_csv(("10", "11", "9", "ten", "100"), ("10", "11", "9", "10", "100")),
                            "close 'ten' is not a number"),
@@ -281,6 +285,16 @@ CASES.update({
     "long_file_blank_symbol": data_case({"path": "long.csv"},
                                         {"long.csv": bars_csv(3, "A") + "2024-01-09,10,11,9,10,1,\n"},
                                         "the symbol is empty"),
+    "long_file_padded_symbol": data_case({"path": "long.csv"},
+                                         {"long.csv": bars_csv(3, "A") + "2024-01-09,10,11,9,10,1, A\n"},
+                                         "has spaces around it"),
+    "long_file_case_twin_symbols": data_case({"path": "long.csv"},
+                                             {"long.csv": bars_csv(3, "A") + bars_csv(3, "a").split("\n", 1)[1]},
+                                             "differ only in case"),
+    "files_name_one_file_twice": data_case({"files": {"A": "a.csv", "B": "./a.csv"}}, {"a.csv": bars_csv(5)},
+                                           "name the same file"),
+    "synthetic_start_before_pandas": data_case({"synthetic": {"symbols": ["A"], "start": "1000-01-01"}}, {},
+                                               "is before 1677-09-22", code=2),
     "long_file_missing_symbol_column": data_case({"path": "long.csv"}, {"long.csv": GOOD}, "missing column(s) symbol"),
     "symbol_not_in_file": data_case({"path": "long.csv", "symbols": ["A", "Q"]}, {"long.csv": bars_csv(4, "A")},
                                     "not in the data"),
@@ -324,6 +338,26 @@ def space_with(key: str, value: Any) -> dict[str, Any]:
 
 
 SPACE_CASES: dict[str, tuple[dict[str, Any], str]] = {
+    "choice_listed_twice": (edit(SWEEP, (SPACE, {"book.xo.fast": [2, 3, 2]})), "2 is listed twice"),
+    "range_on_a_text_parameter": (edit(SWEEP, (SPACE, {"book.xo.signal": {"low": 1, "high": 3}})),
+                                  "the parameter is not a number"),
+    "range_below_the_minimum": (edit(SWEEP, (SPACE, {"book.xo.fast": {"low": -10, "high": -2}})),
+                                "is not a value this parameter takes"),
+    "range_fractional_on_whole_parameter": (edit(SWEEP, (SPACE, {"book.xo.fast": {"low": 2.5, "high": 9}})),
+                                            "the parameter takes whole numbers"),
+    "choice_not_a_value": (edit(SWEEP, (SPACE, {"book.xo.signal": ["state", "sometimes"]})),
+                           "is not a value this parameter takes"),
+    "constraint_on_text": (edit(SWEEP, ("sweep.constraints", ["book.xo.signal < 3"])),
+                           "is not a number, so it cannot be compared"),
+    "random_constraints_no_point_meets": (edit(SWEEP, ("sweep.constraints", ["book.xo.fast < 1"])),
+                                          "no point satisfying"),
+    "grid_constraints_no_point_meets": (edit(SWEEP, ("sweep.method", "grid"),
+                                             ("sweep.constraints", ["book.xo.fast > 100"])),
+                                        "no grid point satisfies"),
+    "grid_over_an_unset_float": (edit(SWEEP, ("sweep.method", "grid"),
+                                      (f"{BOOK}.sizer", {"type": "atr", "risk_pct": 1}),
+                                      (SPACE, {"book.sizer.max_pct": {"low": 10, "high": 50}})),
+                                 "method grid needs discrete values"),
     "sweep_missing_section": (edit(SWEEP, ("sweep", DELETE)), "needs a 'sweep' section"),
     "space_empty": (edit(SWEEP, (SPACE, {})), "space"),
     "space_path_unknown": (space_with("book.zz.fast", [1, 2]), "no strategy 'zz'"),
@@ -446,6 +480,15 @@ RUN_CASES: dict[str, tuple[Callable[[Path], None], str, tuple[str, ...]]] = {
     "journal_json_list": (lambda run: _journal_line(run, 1, "[1, 2, 3]"), "line 2 is not a journal",
                           ("status",)),
     "journal_empty": (lambda run: (run / "study.journal").write_text(""), "no study named", ("status",)),
+    "journal_unknown_op_code": (lambda run: _journal_line(run, 2, '{"op_code": 99}'), "does not replay",
+                                ("status", "resume")),
+    "journal_record_lacks_fields": (lambda run: _journal_line(run, 2, '{"op_code": 6}'), "does not replay",
+                                    ("status", "resume")),
+    "manifest_fingerprint_text": (lambda run: _rewrite_manifest(run, fingerprint="abc"), "fingerprint is not a",
+                                  ("status", "resume")),
+    "manifest_config_path_null": (lambda run: _rewrite_manifest(run, config_path=None), "config_path is not",
+                                  ("resume",)),
+    "manifest_storage_number": (lambda run: _rewrite_manifest(run, storage=5), "storage is not", ("status",)),
 }
 for name, (change, needle, commands) in RUN_CASES.items():
     for command in commands:
@@ -540,3 +583,21 @@ def test_huge_spaces_plan_in_proportion_to_the_trials_asked(space: dict[str, Any
     assert len(trials) == n_trials and trials["number"].tolist() == list(range(n_trials))
     fast = trials["param.book.xo.fast"].to_numpy()
     assert len(set(fast)) == n_trials and np.all((fast >= 2) & (fast <= max(s["high"] for s in space.values())))
+
+
+
+def test_a_key_beside_a_yaml_merge_overrides_the_merged_one(tmp_path: Path) -> None:
+    path = tmp_path / "merge.yaml"
+    path.write_text("base: &base {fast: 5, slow: 20}\nover:\n  <<: *base\n  fast: 7\n")
+    assert read_yaml(path) == {"base": {"fast": 5, "slow": 20}, "over": {"fast": 7, "slow": 20}}
+    path.write_text("over:\n  <<: {fast: 5}\n  fast: 7\n  fast: 8\n")  # written twice beside it: refused
+    with pytest.raises(ConfigError, match="duplicate key 'fast'"):
+        read_yaml(path)
+
+
+def test_a_start_with_a_utc_offset_is_converted_to_utc(tmp_path: Path) -> None:
+    config = edit(BASE, ("data.synthetic.start", "2020-03-01T05:00:00+05:00"))
+    (tmp_path / "exp.yaml").write_text(yaml.safe_dump(config))
+    code, out, err = _run(("validate", str(tmp_path / "exp.yaml")))
+    assert code == 0, err
+    assert "from 2020-03-01 00:00:00" in out

@@ -2,6 +2,7 @@
 nothing, and the resume fingerprint covers the libraries that shape results."""
 
 import json
+import math
 from pathlib import Path
 
 import numba
@@ -12,6 +13,7 @@ import pytest
 import yaml
 
 from coordinator.fingerprint import code_version
+from search.storage import JOURNAL_NAME, load_with_optuna
 from tests.acceptance.cli import admf
 from tests.acceptance.studies import study_config, trials_of
 
@@ -71,3 +73,41 @@ def test_resume_refuses_a_study_started_under_another_optuna(tmp_path: Path) -> 
     refused = admf("resume", str(run_dir), "--extend", "4")
     assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
     assert "code version" in refused.stderr and "optuna 3.0.0" in refused.stderr
+
+
+def test_infeasible_points_are_recorded_as_such_and_never_best(tmp_path: Path) -> None:
+    """qmc does not learn: its points that break a constraint are told complete with the worst value and
+    their constraint values (what a learning sampler reads), exported as 'infeasible', never best."""
+    space = {"book.xo.fast": {"low": 2, "high": 100}, "book.xo.slow": {"low": 101, "high": 200}}
+    config = study_config(tmp_path, "qmc", 16, data=SMALL_DATA, space=space)
+    raw = yaml.safe_load(config.read_text())
+    raw["sweep"]["constraints"] = ["book.xo.fast < 30"]
+    config.write_text(yaml.safe_dump(raw))
+    run_dir = tmp_path / "run"
+    assert admf("run", str(config), "--out", str(run_dir)).returncode == 0
+    trials = trials_of(run_dir)
+    broken = trials["param.book.xo.fast"] >= 30
+    assert 0 < broken.sum() < len(trials)
+    assert (trials.loc[broken, "state"] == "infeasible").all() and (trials.loc[~broken, "state"] == "complete").all()
+    assert trials.loc[broken, "error"].str.startswith("constraint violated: book.xo.fast < 30").all()
+    assert trials.loc[broken, "sharpe_ratio"].isna().all()
+    study = load_with_optuna(run_dir / JOURNAL_NAME, "study")
+    for trial in study.trials:
+        fast = trial.params["book.xo.fast"]
+        assert trial.state == optuna.trial.TrialState.COMPLETE
+        assert (trial.value == -math.inf) == (fast >= 30)
+        assert trial.system_attrs["constraints:book.xo.fast < 30"] == (fast - 29.0 if fast >= 30 else 0.0)
+    status = admf("status", str(run_dir)).stdout
+    assert f"{int(broken.sum())} infeasible" in status and f"{int((~broken).sum())} complete" in status
+    best = int(status.split("best so far: trial ")[1].split(" ")[0])
+    assert best in set(trials.loc[~broken, "number"])
+    assert trials.loc[trials["number"] == best, "sharpe_ratio"].item() == trials.loc[~broken, "sharpe_ratio"].max()
+
+
+def test_qmc_points_depend_only_on_their_place_so_extend_changes_nothing(tmp_path: Path) -> None:
+    short = study_config(tmp_path, "qmc", 8, name="short", data=SMALL_DATA)
+    whole = study_config(tmp_path, "qmc", 16, name="whole", data=SMALL_DATA)
+    assert admf("run", str(short), "--out", str(tmp_path / "short")).returncode == 0
+    assert admf("resume", str(tmp_path / "short"), "--extend", "8").returncode == 0
+    assert admf("run", str(whole), "--out", str(tmp_path / "whole")).returncode == 0
+    pd.testing.assert_frame_equal(trials_of(tmp_path / "short"), trials_of(tmp_path / "whole"))

@@ -15,8 +15,10 @@ import pytest
 import yaml
 
 from containers.metrics import METRIC_NAMES
-from coordinator.workflows.study import INTERRUPTED
-from search.storage import JOURNAL_NAME, PID_FILE, load_with_optuna
+from coordinator.config import load_experiment
+from coordinator.sweep_plan import search_space
+from coordinator.workflows.study import INTERRUPTED, StudyDriver, StudyRun
+from search.storage import JOURNAL_NAME, PID_FILE, StudyStorage, load_with_optuna
 from tests.acceptance.cli import ADMF, admf
 from tests.acceptance.studies import study_config, trials_of
 
@@ -192,3 +194,38 @@ def test_a_trial_cut_short_while_being_asked_is_failed_and_asked_again(tmp_path:
     assert admf("run", str(fresh), "--out", str(tmp_path / "fresh")).returncode == 0
     expected = trials_of(tmp_path / "fresh")
     _assert_same_study(expected, _without_reasked(trials, like=expected))  # its missing value made ints floats
+
+
+def test_a_batch_cut_short_while_being_asked_in_a_database_is_completed_identically(tmp_path: Path) -> None:
+    """A database stores each ask on its own: a crash can leave a batch half asked (two trials fully
+    asked, a third cut short). Resume must finish asking that batch with the draws it would have had."""
+    config = study_config(tmp_path, "tpe", 12, storage="sqlite:///broken.db")
+    run_dir = tmp_path / "run"
+    assert admf("run", str(config), "--out", str(run_dir)).returncode == 0
+    experiment = load_experiment(config)
+    storage = StudyStorage(run_dir, experiment.sweep.storage, lambda message: None)
+    driver = StudyDriver(StudyRun(experiment, config, run_dir, 20, lambda message: None), storage,
+                         search_space(experiment))
+    driver.ask(2)  # what the driver had asked of the batch at places 12-15 when the crash came
+    driver.study.ask().suggest_int("book.xo.fast", 2, 30)  # and the third, cut short
+    storage.close()
+    done = admf("resume", str(run_dir), "--extend", "8")
+    assert done.returncode == 0, done.stderr
+    fresh = study_config(tmp_path, "tpe", 20, name="fresh", storage="sqlite:///fresh.db")
+    assert admf("run", str(fresh), "--out", str(tmp_path / "fresh")).returncode == 0
+    expected = trials_of(tmp_path / "fresh")
+    _assert_same_study(expected, _without_reasked(trials_of(run_dir), like=expected))
+
+
+def test_a_database_study_belongs_to_one_run_and_resume_keeps_its_name(tmp_path: Path) -> None:
+    config = study_config(tmp_path, "random", 6, storage="sqlite:///shared.db")
+    assert admf("run", str(config), "--out", str(tmp_path / "a")).returncode == 0
+    second = admf("run", str(config), "--out", str(tmp_path / "b"))
+    assert second.returncode == 2 and "already holds a study named 'study'" in second.stderr, second.stderr
+    assert not (tmp_path / "b" / "manifest.json").exists()
+    raw = yaml.safe_load(config.read_text())
+    raw["name"] = "renamed"
+    config.write_text(yaml.safe_dump(raw))
+    refused = admf("resume", str(tmp_path / "a"), "--extend", "2")
+    assert refused.returncode == 2 and "name (was study, now renamed)" in refused.stderr, refused.stderr
+    assert len(trials_of(tmp_path / "a")) == 6
