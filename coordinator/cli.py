@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from containers.errors import AdmfError
+from containers.errors import AdmfError, StorageError
 from coordinator.config import ExperimentConfig, load_experiment
 from coordinator.trial_log import PARAM_PREFIX
 from coordinator.workflows.backtest import load_data, run_backtest_workflow
@@ -59,6 +59,13 @@ def _guarded(debug: bool, work: Callable[[], None]) -> None:
     except KeyboardInterrupt:
         errors.print("interrupted", markup=False)
         raise typer.Exit(130) from None
+    except OSError as error:  # a full disk, a read-only or forbidden folder, an I/O error: storage (exit 5)
+        if debug:
+            raise
+        where = f"{error.filename}: " if getattr(error, "filename", None) else ""
+        errors.print(f"error: {where}cannot write or read ({error.strerror or error}); free space or fix the "
+                     "folder's permissions, then run the command again", markup=False)
+        raise typer.Exit(StorageError.exit_code) from None
     except Exception as error:
         if debug:
             raise

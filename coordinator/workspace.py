@@ -23,9 +23,19 @@ def run_directory(name: str, out: str | None, configured: str | None, config_dir
     return Path("runs") / name
 
 
+def _file_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+FILE_MODE = _file_mode()  # what open() would give a new file under this process's umask
+
+
 def atomic_write(path: Path, write: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.fchmod(handle, FILE_MODE)  # mkstemp makes it 0600: a run's files are as readable as the umask says
     os.close(handle)
     try:
         write(temporary)

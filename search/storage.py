@@ -150,13 +150,19 @@ class GroupCommitJournal(BaseJournalBackend):
     def __init__(self, path: Path, notice: Notice, read_only: bool = False) -> None:
         self.path = path
         self.read_only = read_only
+        self.commits_path = commits_path(path)
         if path.exists() and not read_only:
             _repair_torn_tail(path, notice)
+            _roll_back_to_last_commit(path, notice)
         self._logs: list[dict[str, Any]] = []
         if path.exists():
             self._logs = _read_journal(path)
         self._pending: list[dict[str, Any]] = []
         self.commits = 0
+        self.size = path.stat().st_size if path.exists() else 0
+        self.failed: StorageError | None = None
+        if not read_only and self.size and not self.commits_path.exists():  # a journal from before the index
+            _append_line(self.commits_path, str(self.size))
 
     def read_logs(self, log_number_from: int) -> Iterable[dict[str, Any]]:
         return self._logs[log_number_from:]
@@ -168,17 +174,94 @@ class GroupCommitJournal(BaseJournalBackend):
         self._pending.extend(logs)
 
     def commit(self) -> None:
-        """Makes every operation since the last commit durable: one write, one flush, one fsync."""
+        """Makes every operation since the last commit durable: one write, one flush, one fsync, then the
+        commit's end offset in the index (`.commits`). All or nothing for the file: a write that fails
+        part-way (a full disk, an I/O error) is cut back to the last commit, and nothing more is
+        written by this process, so the journal always ends on a whole commit or a torn tail that the
+        next open rolls back."""
+        if self.failed is not None:
+            raise self.failed
         if not self._pending:
             return
-        text = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in self._pending)
-        with open(self.path, "ab") as stream:
-            stream.write(text.encode("utf-8"))
-            stream.flush()
-            os.fsync(stream.fileno())
+        text = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in self._pending).encode("utf-8")
+        try:
+            with open(self.path, "ab") as stream:
+                stream.write(text)
+                stream.flush()
+                os.fsync(stream.fileno())
+        except OSError as error:
+            self._cut_back()
+            self.failed = StorageError(f"{self.path}: cannot write the study ({error.strerror or error}); "
+                                       "nothing was lost: free space or fix the folder's permissions, then resume")
+            raise self.failed from error
+        self.size += len(text)
         self._pending = []
         self.commits += 1
+        try:
+            _append_line(self.commits_path, str(self.size))
+        except OSError as error:  # the batch is in the journal; without its offset the next open rolls it back
+            self.failed = StorageError(f"{self.commits_path}: cannot write ({error.strerror or error}); free space "
+                                       "or fix the folder's permissions, then resume")
+            raise self.failed from error
 
+    def _cut_back(self) -> None:
+        try:
+            with open(self.path, "r+b") as stream:
+                stream.truncate(self.size)
+                stream.flush()
+                os.fsync(stream.fileno())
+        except OSError:
+            pass  # cannot even truncate: the next open rolls the torn bytes back (they follow the last commit)
+
+
+def commits_path(journal: Path) -> Path:
+    return journal.with_name(journal.name + ".commits")
+
+
+def _append_line(path: Path, line: str) -> None:
+    with open(path, "a") as stream:
+        stream.write(line + "\n")
+        stream.flush()
+        os.fsync(stream.fileno())
+
+
+def committed_offsets(journal: Path) -> list[int]:
+    """The end offsets of the journal's whole commits, as its index lists them (empty without one)."""
+    try:
+        lines = commits_path(journal).read_text().split()
+    except OSError:
+        return []
+    return sorted({int(line) for line in lines if line.isdigit()})
+
+
+def _roll_back_to_last_commit(path: Path, notice: Notice) -> None:
+    """Cuts the records after the last whole commit: what a crash left of a batch being written (whole
+    lines of it, the torn tail already gone) would otherwise replay as half a batch, and renumber the
+    rest of the study. The cut bytes are kept beside the journal; the study resumes from the commit."""
+    offsets = committed_offsets(path)
+    size = path.stat().st_size
+    if not offsets or offsets[-1] == size:
+        return
+    kept = max((offset for offset in offsets if offset <= size), default=0)
+    with open(path, "rb") as stream:
+        if kept:
+            stream.seek(kept - 1)
+            if stream.read(1) != b"\n":  # the index is not this journal's: trust neither, change nothing
+                notice(f"note: {commits_path(path).name} does not match {path.name}; not rolling back")
+                return
+        stream.seek(kept)
+        cut = stream.read()
+    aside = path.with_name(f"{path.name}.rolled-back-{kept}")
+    aside.write_bytes(cut)
+    with open(path, "r+b") as stream:
+        stream.truncate(kept)
+        stream.flush()
+        os.fsync(stream.fileno())
+    commits = commits_path(path)
+    commits.write_text("".join(f"{offset}\n" for offset in offsets if offset <= kept))
+    records = cut.count(b"\n")
+    notice(f"repaired: rolled back {records} record(s) written after the last whole batch "
+           f"(kept in {aside.name}); their trials are asked again as they were")
 
 
 def journal_storage(journal: GroupCommitJournal) -> JournalStorage:
@@ -213,7 +296,7 @@ class StudyStorage:
             self.journal.commit()
 
     def close(self) -> None:
-        if self.journal is not None:
+        if self.journal is not None and self.journal.failed is None:  # a failed journal is never written again
             self.journal.commit()
 
 

@@ -20,7 +20,14 @@ from coordinator.sweep_plan import search_space
 from coordinator.trial_log import best_trials, export_trials
 from coordinator.workflows.study import StudyRun, counted, execute, feasible_best, tally
 from coordinator.workspace import ensure_writable, write_json
-from search.storage import JOURNAL_NAME, GroupCommitJournal, WriterLock, journal_storage, live_writer
+from search.storage import (
+    JOURNAL_NAME,
+    GroupCommitJournal,
+    WriterLock,
+    commits_path,
+    journal_storage,
+    live_writer,
+)
 
 MANIFEST = "manifest.json"
 
@@ -116,7 +123,7 @@ def _forget_failed_start(run_dir: Path, experiment: ExperimentConfig) -> None:
     except Exception:  # the storage cannot say what it holds: keep everything, so nothing is lost
         return
     if stored == 0:
-        for name in (MANIFEST, "status.json", JOURNAL_NAME):
+        for name in (MANIFEST, "status.json", JOURNAL_NAME, commits_path(Path(JOURNAL_NAME)).name):
             (run_dir / name).unlink(missing_ok=True)
         if experiment.sweep.storage is not None:  # the empty study it created, so the name is free again
             with contextlib.suppress(Exception):  # never created, or the database failed: nothing to free

@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from containers.config import BacktestConfig
-from containers.errors import AdmfError, ConfigError
+from containers.errors import AdmfError, ConfigError, StorageError
 from coordinator.config import ExperimentConfig
 from coordinator.evaluators import Evaluator, LocalEvaluator, RayEvaluator
 from coordinator.sweep_plan import indicator_plan, search_space
@@ -341,6 +341,10 @@ def execute(run: StudyRun) -> optuna.Study:
                 else ""
             if isinstance(error, AdmfError):
                 raise type(error)(f"{error}{hint}") from error
+            if isinstance(error, OSError):  # a full disk, a read-only or forbidden folder: storage, exit 5
+                raise StorageError(f"{getattr(error, 'filename', None) or run.run_dir}: cannot write "
+                                   f"({error.strerror or error}); free space or fix the folder's permissions"
+                                   f"{hint}") from error
             raise AdmfError(f"{type(error).__name__}: {error}{hint}") from error
         return driver.study
     finally:

@@ -3,6 +3,7 @@
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import time
@@ -18,7 +19,7 @@ from containers.metrics import METRIC_NAMES
 from coordinator.config import load_experiment
 from coordinator.sweep_plan import search_space
 from coordinator.workflows.study import INTERRUPTED, StudyDriver, StudyRun
-from search.storage import JOURNAL_NAME, PID_FILE, StudyStorage, load_with_optuna
+from search.storage import JOURNAL_NAME, PID_FILE, StudyStorage, committed_offsets, load_with_optuna
 from tests.acceptance.cli import ADMF, admf
 from tests.acceptance.studies import study_config, trials_of
 
@@ -178,23 +179,20 @@ def test_running_study_is_reported_and_a_second_writer_refused(tmp_path: Path) -
 
 
 @pytest.mark.parametrize("method", ["random", "tpe"])
-def test_a_trial_cut_short_while_being_asked_is_failed_and_asked_again(tmp_path: Path, method: str) -> None:
+def test_records_after_the_last_whole_commit_are_rolled_back_and_asked_again(tmp_path: Path, method: str) -> None:
     config = study_config(tmp_path, method, 12)  # TPE's model takes over after 10 complete trials
     run_dir = tmp_path / "run"
     assert admf("run", str(config), "--out", str(run_dir)).returncode == 0
-    # what a crash in the middle of asking leaves: a RUNNING trial with only some of its parameters
+    # what a crash in the middle of writing a batch can leave: whole records of a trial half asked
     study = load_with_optuna(run_dir / JOURNAL_NAME, "study")
     study.ask().suggest_int("book.xo.fast", 2, 30)
     done = admf("resume", str(run_dir), "--extend", "8")
     assert done.returncode == 0, done.stderr
-    trials = trials_of(run_dir)
-    assert trials.loc[12, "state"] == "failed"
-    assert trials.loc[12, "error"] == "interrupted while being asked; asked again"
+    assert "repaired: rolled back" in done.stderr
+    assert list((run_dir).glob(f"{JOURNAL_NAME}.rolled-back-*"))  # the cut records are kept aside
     fresh = study_config(tmp_path, method, 20, name="fresh")
     assert admf("run", str(fresh), "--out", str(tmp_path / "fresh")).returncode == 0
-    expected = trials_of(tmp_path / "fresh")
-    _assert_same_study(expected, _without_reasked(trials, like=expected))  # its missing value made ints floats
-
+    _assert_same_study(trials_of(tmp_path / "fresh"), trials_of(run_dir))  # no trial renumbered
 
 def test_a_batch_cut_short_while_being_asked_in_a_database_is_completed_identically(tmp_path: Path) -> None:
     """A database stores each ask on its own: a crash can leave a batch half asked (two trials fully
@@ -229,3 +227,30 @@ def test_a_database_study_belongs_to_one_run_and_resume_keeps_its_name(tmp_path:
     refused = admf("resume", str(tmp_path / "a"), "--extend", "2")
     assert refused.returncode == 2 and "name (was study, now renamed)" in refused.stderr, refused.stderr
     assert len(trials_of(tmp_path / "a")) == 6
+
+
+def test_a_journal_cut_anywhere_resumes_to_the_uninterrupted_study(tmp_path: Path) -> None:
+    """Power loss or a kill during a write leaves the journal cut at any byte: inside a record, or
+    between whole records of a batch (its asks, its tells, the attributes in between). Every such cut
+    rolls back to the last whole commit and resumes to the same study, no trial renumbered."""
+    config = study_config(tmp_path, "tpe", 24)
+    whole = tmp_path / "whole"
+    assert admf("run", str(config), "--out", str(whole)).returncode == 0
+    expected = trials_of(whole)
+    journal = (whole / JOURNAL_NAME).read_bytes()
+    commits = committed_offsets(whole / JOURNAL_NAME)
+    assert commits[-1] == len(journal) and len(commits) >= 6
+    rng = random.Random(17)
+    cuts = []
+    for start, end in rng.sample(list(zip([0, *commits[:-1]], commits, strict=True)), 4):
+        lines = [start + i + 1 for i in range(end - start) if journal[start + i:start + i + 1] == b"\n"]
+        cuts += [rng.choice(lines[:-1]), rng.randrange(start + 1, end)]  # between two records; inside one
+    for cut in cuts:
+        broken = tmp_path / f"cut-{cut}"
+        shutil.copytree(whole, broken)
+        (broken / "trials.parquet").unlink()
+        with open(broken / JOURNAL_NAME, "r+b") as stream:
+            stream.truncate(cut)
+        done = admf("resume", str(broken))
+        assert done.returncode == 0, (cut, done.stderr)
+        _assert_same_study(expected, trials_of(broken))
