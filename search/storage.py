@@ -192,7 +192,7 @@ class GroupCommitJournal(BaseJournalBackend):
         except OSError as error:
             self._cut_back()
             self.failed = StorageError(f"{self.path}: cannot write the study ({error.strerror or error}); "
-                                       "nothing was lost: free space or fix the folder's permissions, then resume")
+                                       "nothing was lost: free space or fix the folder's permissions")
             raise self.failed from error
         self.size += len(text)
         self._pending = []
@@ -201,7 +201,7 @@ class GroupCommitJournal(BaseJournalBackend):
             _append_line(self.commits_path, str(self.size))
         except OSError as error:  # the batch is in the journal; without its offset the next open rolls it back
             self.failed = StorageError(f"{self.commits_path}: cannot write ({error.strerror or error}); free space "
-                                       "or fix the folder's permissions, then resume")
+                                       "or fix the folder's permissions")
             raise self.failed from error
 
     def _cut_back(self) -> None:

@@ -106,6 +106,41 @@ def test_unreachable_address_is_a_one_line_error(tmp_path: Path) -> None:
     assert "cannot reach a Ray head at 127.0.0.1:9" in done.stderr
 
 
+def test_an_address_that_is_not_a_ray_head_is_refused_at_once_and_leaves_nothing(tmp_path: Path) -> None:
+    """A port where another service listens (here a web server) used to hang in ray.init for minutes."""
+    import socket
+    import threading
+    import time
+
+    from tests.acceptance.cli import admf
+
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def answer() -> None:
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return
+            with client:
+                client.recv(1024)
+                client.sendall(b"HTTP/1.0 400 Bad Request\r\n\r\n")
+
+    threading.Thread(target=answer, daemon=True).start()
+    path = sweep_experiment(tmp_path, {"book.xo.fast": [5, 10]})
+    started = time.monotonic()
+    try:
+        done = admf("sweep", str(path), "--address", f"127.0.0.1:{port}", "--out", str(tmp_path / "out"))
+    finally:
+        server.close()
+    assert time.monotonic() - started < 60
+    assert done.returncode == 4 and done.stderr.count("\n") == 1, done.stderr
+    assert f"--address 127.0.0.1:{port}: the service there is not a Ray head" in done.stderr
+    assert not (tmp_path / "out" / "manifest.json").exists()  # the same --out takes the next start
+    assert admf("sweep", str(path), "--workers", "0", "--out", str(tmp_path / "out")).returncode == 0
+
+
 def test_sweep_config_errors_name_the_path(tmp_path: Path) -> None:
     from tests.acceptance.cli import admf
 
