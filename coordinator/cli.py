@@ -21,6 +21,7 @@ from coordinator.workflows.runs import (
     StudyReport,
     planned_trials,
     read_manifest,
+    repair_run,
     resume_study,
     start_study,
     study_status,
@@ -202,6 +203,14 @@ def resume(
         _report(report, load_experiment(Path(read_manifest(run_dir)["config_path"])))
 
     _guarded(debug, work)
+
+
+@app.command()
+def repair(run_dir: Annotated[Path, typer.Argument(help="A study's run directory.")],
+           debug: DebugOpt = False) -> None:
+    """Cut a damaged study journal back to its longest whole prefix that replays (the original is kept)."""
+
+    _guarded(debug, lambda: console.print(repair_run(run_dir, _notice), markup=False))
 
 
 @app.command()

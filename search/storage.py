@@ -15,6 +15,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +153,7 @@ class GroupCommitJournal(BaseJournalBackend):
         self.read_only = read_only
         self.commits_path = commits_path(path)
         if path.exists() and not read_only:
+            _read_journal(path)  # a bad line is reported before anything is changed (a torn last one is not read)
             _repair_torn_tail(path, notice)
             _roll_back_to_last_commit(path, notice)
         self._logs: list[dict[str, Any]] = []
@@ -246,8 +248,8 @@ def _roll_back_to_last_commit(path: Path, notice: Notice) -> None:
     with open(path, "rb") as stream:
         if kept:
             stream.seek(kept - 1)
-            if stream.read(1) != b"\n":  # the index is not this journal's: trust neither, change nothing
-                notice(f"note: {commits_path(path).name} does not match {path.name}; not rolling back")
+            if stream.read(1) != b"\n":  # the journal was edited since: its index describes another file
+                commits_path(path).write_text(f"{size}\n")  # the file as it is counts as committed; cut nothing
                 return
         stream.seek(kept)
         cut = stream.read()
@@ -305,3 +307,80 @@ def load_with_optuna(path: Path, study_name: str) -> optuna.Study:
     from optuna.storages.journal import JournalFileBackend
 
     return optuna.load_study(study_name=study_name, storage=JournalStorage(JournalFileBackend(str(path))))
+
+
+class _MemoryJournal(BaseJournalBackend):
+    """Journal records held in memory, to replay a candidate prefix before anything is cut."""
+
+    def __init__(self, logs: list[dict[str, Any]]) -> None:
+        self.logs = logs
+
+    def read_logs(self, log_number_from: int) -> Iterable[dict[str, Any]]:
+        return self.logs[log_number_from:]
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        self.logs.extend(logs)
+
+
+CREATE_TRIAL = 4  # optuna.storages.journal's JournalOperation.CREATE_TRIAL
+
+
+@dataclass(frozen=True)
+class JournalRepair:
+    kept_bytes: int
+    kept_trials: int
+    damaged_trials: int
+    first_bad_line: int | None
+    original: Path | None
+
+
+def _parsed_lines(data: bytes) -> tuple[list[tuple[int, dict[str, Any]]], int | None]:
+    """(end offset, record) of each whole record before the first line that is not one, and that
+    line's number (None when every line is a record)."""
+    records, offset = [], 0
+    for number, line in enumerate(data.splitlines(keepends=True), start=1):
+        try:
+            log = json.loads(line) if line.endswith(b"\n") else None
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            log = None
+        if not isinstance(log, dict) or "op_code" not in log:
+            return records, number
+        offset += len(line)
+        records.append((offset, log))
+    return records, None
+
+
+def _replays(logs: list[dict[str, Any]], study_name: str) -> int | None:
+    """How many trials the study holds after these records, or None when they do not replay."""
+    try:
+        storage = JournalStorage(_MemoryJournal(list(logs)))
+        return len(optuna.load_study(study_name=study_name, storage=storage).get_trials(deepcopy=False))
+    except Exception:
+        return None
+
+
+def repair_journal(path: Path, study_name: str) -> JournalRepair | None:
+    """Keeps the longest prefix of the journal that replays and ends on a whole commit (a whole line,
+    for a journal without a commit index); the original is kept beside it. None: nothing to repair."""
+    data = path.read_bytes()
+    records, bad_line = _parsed_lines(data)
+    if bad_line is None and _replays([log for _, log in records], study_name) is not None:
+        return None
+    ends = {end for end, _ in records}
+    commits = [offset for offset in committed_offsets(path) if offset in ends]
+    candidates = [*sorted(commits or ends, reverse=True), 0]
+    damaged = data.count(b'"op_code":4,') + data.count(b'"op_code": 4,')  # trial creations, damaged lines too
+    for end in candidates:
+        logs = [log for stop, log in records if stop <= end]
+        trials = _replays(logs, study_name) if logs else 0
+        if trials is not None:
+            break
+    original = path.with_name(f"{path.name}.orig-{int(time.time())}")
+    original.write_bytes(data)
+    temporary = path.with_name(f".{path.name}.repair")
+    temporary.write_bytes(data[:end])
+    with open(temporary, "rb+") as stream:
+        os.fsync(stream.fileno())
+    os.replace(temporary, path)
+    commits_path(path).write_text("".join(f"{offset}\n" for offset in commits if offset <= end))
+    return JournalRepair(end, trials or 0, damaged, bad_line, original)

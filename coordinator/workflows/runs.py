@@ -27,6 +27,7 @@ from search.storage import (
     commits_path,
     journal_storage,
     live_writer,
+    repair_journal,
 )
 
 MANIFEST = "manifest.json"
@@ -208,6 +209,27 @@ def resume_study(run_dir: Path, notice: Any, extend: int | None = None, **option
         run = StudyRun(experiment, config_path, run_dir, n_trials, notice, **options)
         started = time.perf_counter()
         return _finish(run, execute(run), started)
+
+
+def repair_run(run_dir: Path, notice: Any) -> str:
+    """`admf repair`: cuts a damaged journal back to its longest whole prefix that replays, keeping the
+    original beside it; says what it kept and dropped."""
+    manifest = read_manifest(run_dir)
+    if manifest["storage"] != JOURNAL_NAME:
+        raise ConfigError(f"{run_dir}: the study is in {manifest['storage']}, not in a journal here; repair that "
+                          "database with its own tools")
+    journal = run_dir / JOURNAL_NAME
+    if not journal.is_file():
+        raise StorageError(f"{run_dir}: holds no {JOURNAL_NAME} to repair; start the study with admf run")
+    with WriterLock(run_dir, notice):
+        repair = repair_journal(journal, manifest["name"])
+    if repair is None:
+        return f"{journal}: every record is whole and replays; nothing to repair"
+    where = f"from line {repair.first_bad_line}" if repair.first_bad_line else "at the end"
+    return (f"repaired {journal}: kept {repair.kept_trials} trial(s) in the first {repair.kept_bytes:,} bytes, "
+            f"dropped what follows {where} ({repair.damaged_trials - repair.kept_trials} more trial(s) were "
+            f"started there); the original is kept as {repair.original.name if repair.original else '-'}; "
+            f"continue with: admf resume {run_dir}")
 
 
 def study_status(run_dir: Path) -> dict[str, Any]:

@@ -254,3 +254,32 @@ def test_a_journal_cut_anywhere_resumes_to_the_uninterrupted_study(tmp_path: Pat
         done = admf("resume", str(broken))
         assert done.returncode == 0, (cut, done.stderr)
         _assert_same_study(expected, trials_of(broken))
+
+
+def test_repair_keeps_the_longest_whole_prefix_and_the_study_resumes_identically(tmp_path: Path) -> None:
+    config = study_config(tmp_path, "random", 24)
+    whole = tmp_path / "whole"
+    assert admf("run", str(config), "--out", str(whole)).returncode == 0
+    assert "nothing to repair" in admf("repair", str(whole)).stdout
+    broken = tmp_path / "broken"
+    shutil.copytree(whole, broken)
+    (broken / "trials.parquet").unlink()
+    journal = broken / JOURNAL_NAME
+    original = journal.read_bytes()
+    lines = original.splitlines(keepends=True)
+    middle = len(lines) // 2
+    journal.write_bytes(b"".join(lines[:middle]) + b"{garbage\n" + b"".join(lines[middle + 1:]))
+    refused = admf("resume", str(broken))
+    assert refused.returncode == 5 and f"line {middle + 1} is not a journal record" in refused.stderr
+    repaired = admf("repair", str(broken))
+    assert repaired.returncode == 0, repaired.stderr
+    assert f"dropped what follows from line {middle + 1}" in repaired.stdout
+    kept = int(repaired.stdout.split("kept ")[1].split(" ")[0])
+    assert 0 < kept < 24
+    backups = list(broken.glob(f"{JOURNAL_NAME}.orig-*"))
+    assert len(backups) == 1 and backups[0].read_bytes().count(b"{garbage") == 1  # the original, kept whole
+    assert original.startswith(journal.read_bytes())  # a prefix of what was written, ending on a commit
+    assert journal.stat().st_size in committed_offsets(whole / JOURNAL_NAME)
+    resumed = admf("resume", str(broken))
+    assert resumed.returncode == 0, resumed.stderr
+    _assert_same_study(trials_of(whole), trials_of(broken))
