@@ -126,45 +126,56 @@ def _repair_torn_tail(path: Path, notice: Notice) -> None:
     notice(f"repaired: cut a torn last record ({len(data) - keep} bytes) from {path.name}")
 
 
-def _read_journal(path: Path) -> list[dict[str, Any]]:
-    """Every whole record of a journal file; a line that is not a journal operation is a StorageError
-    naming it (only a torn last line is repaired, and only when opened for writing)."""
+def _read_journal(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
+    """Every whole record of a journal file (of its first `limit` bytes); a line that is not a journal
+    operation is a StorageError naming it (a torn last line is not read)."""
     logs = []
     with open(path, "rb") as stream:
-        for number, line in enumerate(stream, start=1):
-            if not line.endswith(b"\n"):
-                break
-            try:
-                log = json.loads(line)
-            except (UnicodeDecodeError, json.JSONDecodeError):
-                log = None
-            if not isinstance(log, dict) or "op_code" not in log:
-                raise StorageError(f"{path}: line {number} is not a journal record; the study storage is damaged "
-                                   "there: keep a copy, then cut the file before that line to resume from it")
-            logs.append(log)
+        data = stream.read() if limit is None else stream.read(limit)
+    for number, line in enumerate(data.splitlines(keepends=True), start=1):
+        if not line.endswith(b"\n"):
+            break
+        try:
+            log = json.loads(line)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            log = None
+        if not isinstance(log, dict) or "op_code" not in log:
+            raise StorageError(f"{path}: line {number} is not a journal record; the study storage is damaged "
+                               f"there: keep a copy, then run admf repair {path.parent} to resume from the last "
+                               "whole batch before it")
+        logs.append(log)
     return logs
 
 
 class GroupCommitJournal(BaseJournalBackend):
-    """An append-only journal file whose writes are buffered until `commit` (one write, one fsync)."""
+    """An append-only journal file whose writes are buffered until `commit` (one write, one fsync), with
+    an index of the offsets where whole commits end (`.commits`, starting with 0, made before the first
+    write). On open for writing, whatever follows the last whole commit (a torn or half-written batch,
+    or records another program appended) is set aside and cut, so the study resumes from a whole batch;
+    read-only, only the committed records are read."""
 
     def __init__(self, path: Path, notice: Notice, read_only: bool = False) -> None:
         self.path = path
         self.read_only = read_only
         self.commits_path = commits_path(path)
-        if path.exists() and not read_only:
-            _read_journal(path)  # a bad line is reported before anything is changed (a torn last one is not read)
-            _repair_torn_tail(path, notice)
-            _roll_back_to_last_commit(path, notice)
+        indexed = self.commits_path.exists()
+        if not read_only:
+            if path.exists() and indexed:
+                _roll_back_to_last_commit(path, notice)
+            elif path.exists():  # a journal from before the index (or written by Optuna itself)
+                _read_journal(path)  # a bad line is reported before anything is changed
+                _repair_torn_tail(path, notice)
+                _write_index(self.commits_path, [0, path.stat().st_size])
+            else:
+                _write_index(self.commits_path, [0])
         self._logs: list[dict[str, Any]] = []
         if path.exists():
-            self._logs = _read_journal(path)
+            limit = last_commit(path) if read_only and indexed else None
+            self._logs = _read_journal(path, limit)
         self._pending: list[dict[str, Any]] = []
         self.commits = 0
         self.size = path.stat().st_size if path.exists() else 0
         self.failed: StorageError | None = None
-        if not read_only and self.size and not self.commits_path.exists():  # a journal from before the index
-            _append_line(self.commits_path, str(self.size))
 
     def read_logs(self, log_number_from: int) -> Iterable[dict[str, Any]]:
         return self._logs[log_number_from:]
@@ -175,12 +186,15 @@ class GroupCommitJournal(BaseJournalBackend):
         self._logs.extend(logs)
         self._pending.extend(logs)
 
+    def discard(self) -> None:
+        """Forgets what was not committed (a batch an error cut short is never made durable half-done)."""
+        self._pending = []
+
     def commit(self) -> None:
         """Makes every operation since the last commit durable: one write, one flush, one fsync, then the
-        commit's end offset in the index (`.commits`). All or nothing for the file: a write that fails
-        part-way (a full disk, an I/O error) is cut back to the last commit, and nothing more is
-        written by this process, so the journal always ends on a whole commit or a torn tail that the
-        next open rolls back."""
+        commit's end offset in the index. All or nothing for the file: a write that fails part-way (a
+        full disk, an I/O error) is cut back to the last commit, and nothing more is written by this
+        process; a journal that grew under it (another program writing) is refused, not appended to."""
         if self.failed is not None:
             raise self.failed
         if not self._pending:
@@ -188,6 +202,12 @@ class GroupCommitJournal(BaseJournalBackend):
         text = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in self._pending).encode("utf-8")
         try:
             with open(self.path, "ab") as stream:
+                found = os.fstat(stream.fileno()).st_size
+                if found != self.size:
+                    self.failed = StorageError(
+                        f"{self.path}: another program wrote to the journal while admf was writing it ({found:,} "
+                        f"bytes, {self.size:,} expected); stop it, then resume (what it wrote is set aside)")
+                    raise self.failed
                 stream.write(text)
                 stream.flush()
                 os.fsync(stream.fileno())
@@ -220,6 +240,25 @@ def commits_path(journal: Path) -> Path:
     return journal.with_name(journal.name + ".commits")
 
 
+def _fsync_folder(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _write_index(path: Path, offsets: list[int]) -> None:
+    """The commit index, replaced atomically (a crash leaves the old one or the new one)."""
+    temporary = path.with_name(f".{path.name}.new")
+    with open(temporary, "w") as stream:
+        stream.write("".join(f"{offset}\n" for offset in offsets))
+        stream.flush()
+        os.fsync(stream.fileno())
+    os.replace(temporary, path)
+    _fsync_folder(path.parent)
+
+
 def _append_line(path: Path, line: str) -> None:
     with open(path, "a") as stream:
         stream.write(line + "\n")
@@ -236,34 +275,57 @@ def committed_offsets(journal: Path) -> list[int]:
     return sorted({int(line) for line in lines if line.isdigit()})
 
 
+def last_commit(journal: Path) -> int:
+    """Where the last whole commit ends, within the journal as it is (0 when none is whole)."""
+    size = journal.stat().st_size
+    return max((offset for offset in committed_offsets(journal) if offset <= size), default=0)
+
+
+def _set_aside(path: Path, data: bytes, kind: str = "rolled-back") -> Path:
+    """`data` in a new file beside `path` (never overwriting an earlier one), durable before return."""
+    for attempt in range(1000):
+        aside = path.with_name(f"{path.name}.{kind}-{len(data)}b-{attempt}")
+        try:
+            descriptor = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        with os.fdopen(descriptor, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        _fsync_folder(path.parent)
+        return aside
+    raise StorageError(f"{path.parent}: too many rolled-back files; move them away, then resume")
+
+
 def _roll_back_to_last_commit(path: Path, notice: Notice) -> None:
-    """Cuts the records after the last whole commit: what a crash left of a batch being written (whole
-    lines of it, the torn tail already gone) would otherwise replay as half a batch, and renumber the
-    rest of the study. The cut bytes are kept beside the journal; the study resumes from the commit."""
+    """Cuts what follows the last whole commit: what a crash left of a batch being written (a torn line,
+    whole lines of half a batch) would otherwise replay as half a batch and renumber the rest of the
+    study, and records another program appended are not admf's to interpret. The cut bytes are kept
+    beside the journal first; the study resumes from the commit, and its records are then validated."""
     offsets = committed_offsets(path)
     size = path.stat().st_size
-    if not offsets or offsets[-1] == size:
-        return
-    kept = max((offset for offset in offsets if offset <= size), default=0)
-    with open(path, "rb") as stream:
-        if kept:
-            stream.seek(kept - 1)
-            if stream.read(1) != b"\n":  # the journal was edited since: its index describes another file
-                commits_path(path).write_text(f"{size}\n")  # the file as it is counts as committed; cut nothing
-                return
-        stream.seek(kept)
-        cut = stream.read()
-    aside = path.with_name(f"{path.name}.rolled-back-{kept}")
-    aside.write_bytes(cut)
-    with open(path, "r+b") as stream:
-        stream.truncate(kept)
-        stream.flush()
-        os.fsync(stream.fileno())
-    commits = commits_path(path)
-    commits.write_text("".join(f"{offset}\n" for offset in offsets if offset <= kept))
-    records = cut.count(b"\n")
-    notice(f"repaired: rolled back {records} record(s) written after the last whole batch "
-           f"(kept in {aside.name}); their trials are asked again as they were")
+    kept = last_commit(path)
+    if kept < size:
+        with open(path, "rb") as stream:
+            if kept:
+                stream.seek(kept - 1)
+                if stream.read(1) != b"\n":  # edited since: the index describes another file
+                    _read_journal(path)  # a line that is not a record is the clearer message
+                    raise StorageError(f"{path}: its commit index {commits_path(path).name} does not match it "
+                                       f"(edited by hand?); run admf repair {path.parent}")
+            stream.seek(kept)
+            cut = stream.read()
+        aside = _set_aside(path, cut)
+        with open(path, "r+b") as stream:
+            stream.truncate(kept)
+            stream.flush()
+            os.fsync(stream.fileno())
+        notice(f"repaired: set aside {len(cut):,} bytes ({cut.count(b'{')} record(s)) written after the last "
+               f"whole batch, in {aside.name}; that batch is asked and evaluated again as it was")
+    if offsets[-1:] != [kept]:
+        _write_index(commits_path(path), [offset for offset in offsets if offset <= kept] or [0])
+    _read_journal(path)  # the committed records must all be records
 
 
 def journal_storage(journal: GroupCommitJournal) -> JournalStorage:
@@ -331,7 +393,7 @@ class JournalRepair:
     kept_trials: int
     damaged_trials: int
     first_bad_line: int | None
-    original: Path | None
+    original: Path
 
 
 def _parsed_lines(data: bytes) -> tuple[list[tuple[int, dict[str, Any]]], int | None]:
@@ -360,27 +422,31 @@ def _replays(logs: list[dict[str, Any]], study_name: str) -> int | None:
 
 
 def repair_journal(path: Path, study_name: str) -> JournalRepair | None:
-    """Keeps the longest prefix of the journal that replays and ends on a whole commit (a whole line,
-    for a journal without a commit index); the original is kept beside it. None: nothing to repair."""
+    """Keeps the longest prefix of the journal that replays and ends on a whole commit (on a whole line,
+    for a journal whose index is missing or matches none of its lines); the original is kept beside it.
+    None: nothing to repair. A StorageError when no prefix with a trial replays (nothing worth keeping)."""
     data = path.read_bytes()
     records, bad_line = _parsed_lines(data)
-    if bad_line is None and _replays([log for _, log in records], study_name) is not None:
+    if bad_line is None and _replays([log for _, log in records], study_name) is not None \
+            and last_commit(path) == len(data):
         return None
     ends = {end for end, _ in records}
     commits = [offset for offset in committed_offsets(path) if offset in ends]
-    candidates = [*sorted(commits or ends, reverse=True), 0]
     damaged = data.count(b'"op_code":4,') + data.count(b'"op_code": 4,')  # trial creations, damaged lines too
-    for end in candidates:
+    for end in sorted(commits or ends, reverse=True):
         logs = [log for stop, log in records if stop <= end]
-        trials = _replays(logs, study_name) if logs else 0
+        trials = _replays(logs, study_name)
         if trials is not None:
             break
-    original = path.with_name(f"{path.name}.orig-{int(time.time())}")
-    original.write_bytes(data)
+    else:
+        raise StorageError(f"{path}: no whole batch at its start replays as the study '{study_name}'; nothing "
+                           "worth keeping: start the study again with admf run into a new directory")
+    original = _set_aside(path, data, kind="orig")
     temporary = path.with_name(f".{path.name}.repair")
-    temporary.write_bytes(data[:end])
-    with open(temporary, "rb+") as stream:
+    with open(temporary, "wb") as stream:
+        stream.write(data[:end])
+        stream.flush()
         os.fsync(stream.fileno())
     os.replace(temporary, path)
-    commits_path(path).write_text("".join(f"{offset}\n" for offset in commits if offset <= end))
-    return JournalRepair(end, trials or 0, damaged, bad_line, original)
+    _write_index(commits_path(path), sorted({0, *[offset for offset in commits if offset <= end], end}))
+    return JournalRepair(end, trials, damaged, bad_line, original)

@@ -46,7 +46,8 @@ def _check_reachable(address: str) -> None:
     except OSError as error:
         raise ClusterError(f"cannot reach a Ray head at {address} ({error.strerror or error}); start it with "
                            "`ray start --head` there, or run without --address for a local Ray") from error
-    if len(head) < 9 or head[3] != SETTINGS_FRAME:  # a Ray head (GCS or client server) answers gRPC
+    tls = os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true")  # then the handshake is TLS, not this
+    if not tls and (len(head) < 9 or head[3] != SETTINGS_FRAME):  # a Ray head (GCS or client) answers gRPC
         raise ClusterError(f"--address {address}: the service there is not a Ray head (it does not answer as "
                            "gRPC); give the head's address, host:6379 by default")
 
@@ -70,7 +71,8 @@ def _receive(connection: socket.socket, count: int) -> bytes:
 
 def token_file() -> Path:
     """Where Ray keeps its authentication token (the one a local Ray makes and a driver presents)."""
-    return Path.home() / ".ray" / "auth_token"
+    chosen = os.environ.get("RAY_AUTH_TOKEN_PATH")
+    return Path(chosen).expanduser() if chosen else Path.home() / ".ray" / "auth_token"
 
 
 def private_token(joining: bool) -> None:

@@ -114,6 +114,9 @@ def _refuse_existing_run(run_dir: Path) -> None:
     if (run_dir / MANIFEST).exists():
         raise ConfigError(f"{run_dir} already holds a run; continue it with: admf resume {run_dir}, "
                           "or choose another directory with --out")
+    if (run_dir / JOURNAL_NAME).exists():
+        raise ConfigError(f"{run_dir} holds a {JOURNAL_NAME} but no {MANIFEST} (not a run admf started); "
+                          "choose another directory with --out")
 
 
 def _forget_failed_start(run_dir: Path, experiment: ExperimentConfig) -> None:
@@ -186,6 +189,9 @@ def resume_study(run_dir: Path, notice: Any, extend: int | None = None, **option
     read_manifest(run_dir)  # a damaged or missing run says so before anything waits on its lock
     with WriterLock(run_dir, notice):
         manifest = read_manifest(run_dir)  # as the last writer left it
+        if manifest["storage"] == JOURNAL_NAME and not (run_dir / JOURNAL_NAME).is_file():
+            raise StorageError(f"{run_dir}: {JOURNAL_NAME} is missing, so the study is lost; start it again with "
+                               "admf run into a new directory")
         config_path = Path(manifest["config_path"])
         experiment = load_experiment(config_path)
         assert experiment.sweep is not None
@@ -225,11 +231,11 @@ def repair_run(run_dir: Path, notice: Any) -> str:
         repair = repair_journal(journal, manifest["name"])
     if repair is None:
         return f"{journal}: every record is whole and replays; nothing to repair"
-    where = f"from line {repair.first_bad_line}" if repair.first_bad_line else "at the end"
-    return (f"repaired {journal}: kept {repair.kept_trials} trial(s) in the first {repair.kept_bytes:,} bytes, "
-            f"dropped what follows {where} ({repair.damaged_trials - repair.kept_trials} more trial(s) were "
-            f"started there); the original is kept as {repair.original.name if repair.original else '-'}; "
-            f"continue with: admf resume {run_dir}")
+    damaged = f", before the damaged line {repair.first_bad_line}" if repair.first_bad_line else ""
+    return (f"repaired {journal}: kept {repair.kept_trials} trial(s) in its first {repair.kept_bytes:,} bytes (the "
+            f"last whole batch that replays{damaged}); {max(repair.damaged_trials - repair.kept_trials, 0)} more "
+            f"trial(s) had been started after it; the original is kept as {repair.original.name}; continue with: "
+            f"admf resume {run_dir}")
 
 
 def study_status(run_dir: Path) -> dict[str, Any]:

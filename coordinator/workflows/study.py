@@ -328,6 +328,7 @@ def execute(run: StudyRun) -> optuna.Study:
     storage = StudyStorage(run.run_dir, run.sweep.storage, run.notice)
     previous = _install_stop_handlers(run)
     evaluator: Evaluator | None = None
+    finished = False
     try:
         driver = StudyDriver(run, storage, space)
         evaluator = _evaluator(run, data, space)
@@ -346,10 +347,13 @@ def execute(run: StudyRun) -> optuna.Study:
                                    f"({error.strerror or error}); free space or fix the folder's permissions"
                                    f"{hint}") from error
             raise AdmfError(f"{type(error).__name__}: {error}{hint}") from error
+        finished = True
         return driver.study
     finally:
         if evaluator is not None:
             evaluator.close()
+        if not finished and storage.journal is not None:
+            storage.journal.discard()  # a batch an error cut short is not made durable half-done
         storage.close()
         for signum, handler in previous.items():
             signal.signal(signum, handler)

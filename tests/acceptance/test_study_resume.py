@@ -1,5 +1,6 @@
 """Studies survive SIGKILL and SIGTERM at any moment and resume to exactly the uninterrupted study."""
 
+import itertools
 import json
 import os
 import random
@@ -145,6 +146,9 @@ def test_resume_refuses_changed_data_or_space_and_extend_adds_trials(tmp_path: P
     assert refused.returncode == 2 and "search space (was" in refused.stderr
 
 
+TORN = b'{"op_code":6,"worker_id":"x","trial_id":3,"sta'
+
+
 def test_stale_lock_and_torn_record_are_repaired_with_a_message(tmp_path: Path) -> None:
     config = study_config(tmp_path, "random", 8)
     run_dir = tmp_path / "run"
@@ -152,11 +156,11 @@ def test_stale_lock_and_torn_record_are_repaired_with_a_message(tmp_path: Path) 
     journal = run_dir / JOURNAL_NAME
     (run_dir / PID_FILE).write_text("999999")  # a writer that no longer exists
     with open(journal, "ab") as stream:
-        stream.write(b'{"op_code":6,"worker_id":"x","trial_id":3,"sta')  # a write cut short by a crash
+        stream.write(TORN)  # a write cut short by a crash
     done = admf("resume", str(run_dir), "--extend", "4")
     assert done.returncode == 0, done.stderr
     assert "repaired: removed a stale lock left by process 999999" in done.stderr
-    assert "repaired: cut a torn last record" in done.stderr
+    assert f"repaired: set aside {len(TORN)} bytes" in done.stderr  # the torn record, kept beside the journal
     assert len(trials_of(run_dir)) == 12
 
 
@@ -188,8 +192,8 @@ def test_records_after_the_last_whole_commit_are_rolled_back_and_asked_again(tmp
     study.ask().suggest_int("book.xo.fast", 2, 30)
     done = admf("resume", str(run_dir), "--extend", "8")
     assert done.returncode == 0, done.stderr
-    assert "repaired: rolled back" in done.stderr
-    assert list((run_dir).glob(f"{JOURNAL_NAME}.rolled-back-*"))  # the cut records are kept aside
+    assert "repaired: set aside" in done.stderr
+    assert list(run_dir.glob(f"{JOURNAL_NAME}.rolled-back-*"))  # the cut records are kept aside
     fresh = study_config(tmp_path, method, 20, name="fresh")
     assert admf("run", str(fresh), "--out", str(tmp_path / "fresh")).returncode == 0
     _assert_same_study(trials_of(tmp_path / "fresh"), trials_of(run_dir))  # no trial renumbered
@@ -239,10 +243,11 @@ def test_a_journal_cut_anywhere_resumes_to_the_uninterrupted_study(tmp_path: Pat
     expected = trials_of(whole)
     journal = (whole / JOURNAL_NAME).read_bytes()
     commits = committed_offsets(whole / JOURNAL_NAME)
-    assert commits[-1] == len(journal) and len(commits) >= 6
+    assert commits[0] == 0 and commits[-1] == len(journal) and len(commits) >= 7
     rng = random.Random(17)
     cuts = []
-    for start, end in rng.sample(list(zip([0, *commits[:-1]], commits, strict=True)), 4):
+    batches = list(itertools.pairwise(commits))
+    for start, end in [batches[0], *rng.sample(batches[1:], 3)]:  # the first commit, and three others
         lines = [start + i + 1 for i in range(end - start) if journal[start + i:start + i + 1] == b"\n"]
         cuts += [rng.choice(lines[:-1]), rng.randrange(start + 1, end)]  # between two records; inside one
     for cut in cuts:
@@ -251,6 +256,10 @@ def test_a_journal_cut_anywhere_resumes_to_the_uninterrupted_study(tmp_path: Pat
         (broken / "trials.parquet").unlink()
         with open(broken / JOURNAL_NAME, "r+b") as stream:
             stream.truncate(cut)
+        # the index as the crash left it: the commits before the cut, and maybe not the last of them
+        # (written to the journal, its offset not yet appended)
+        index = [offset for offset in commits if offset <= cut][:None if rng.random() < 0.5 else -1] or [0]
+        (broken / f"{JOURNAL_NAME}.commits").write_text("".join(f"{offset}\n" for offset in index))
         done = admf("resume", str(broken))
         assert done.returncode == 0, (cut, done.stderr)
         _assert_same_study(expected, trials_of(broken))
@@ -273,10 +282,10 @@ def test_repair_keeps_the_longest_whole_prefix_and_the_study_resumes_identically
     assert refused.returncode == 5 and f"line {middle + 1} is not a journal record" in refused.stderr
     repaired = admf("repair", str(broken))
     assert repaired.returncode == 0, repaired.stderr
-    assert f"dropped what follows from line {middle + 1}" in repaired.stdout
+    assert f"before the damaged line {middle + 1})" in repaired.stdout
     kept = int(repaired.stdout.split("kept ")[1].split(" ")[0])
     assert 0 < kept < 24
-    backups = list(broken.glob(f"{JOURNAL_NAME}.orig-*"))
+    backups = list(broken.glob(f"{JOURNAL_NAME}.orig-*"))  # study.journal.orig-<bytes>b-<n>
     assert len(backups) == 1 and backups[0].read_bytes().count(b"{garbage") == 1  # the original, kept whole
     assert original.startswith(journal.read_bytes())  # a prefix of what was written, ending on a commit
     assert journal.stat().st_size in committed_offsets(whole / JOURNAL_NAME)
