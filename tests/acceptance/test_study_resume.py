@@ -43,18 +43,15 @@ def _start(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([ADMF or "admf", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-@pytest.mark.parametrize("method, database", [("grid", False), ("random", False), ("tpe", False), ("tpe", True)])
-def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_study(tmp_path: Path, method: str,
-                                                                             database: bool) -> None:
+# (a database's own path, a batch a crash left half asked, is tested deterministically below)
+@pytest.mark.parametrize("method", ["grid", "random", "tpe"])
+def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_study(tmp_path: Path, method: str) -> None:
     space = {"book.xo.fast": {"low": 2, "high": 20, "step": 2}, "book.xo.slow": {"low": 30, "high": 120, "step": 10},
              "book.mr.num_std": [1.5, 2.5]} if method == "grid" else None
-    n_trials = 200 if method == "grid" else (80 if database else 150)
-    # with a database, each run gets its own file (a relative sqlite path lies beside the config)
-    config = study_config(tmp_path, method, n_trials, space=space, storage="sqlite:///broken.db" if database else None)
-    whole_config = study_config(tmp_path, method, n_trials, name="study-whole", space=space,
-                                storage="sqlite:///whole.db" if database else None)
+    n_trials = 200 if method == "grid" else 150
+    config = study_config(tmp_path, method, n_trials, space=space)
     whole, broken = tmp_path / "whole", tmp_path / "broken"
-    done = admf("run", str(whole_config), "--out", str(whole))
+    done = admf("run", str(config), "--out", str(whole))
     assert done.returncode == 0, done.stderr
     rng = random.Random(f"kills-{method}")
     moments = []  # trials stored when each SIGKILL landed
@@ -75,9 +72,6 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_study(tmp
     finished = admf("resume", str(broken))
     assert finished.returncode == 0, finished.stderr
     _assert_same_study(trials_of(whole), _without_reasked(trials_of(broken), like=trials_of(whole)))
-    if database:
-        assert (tmp_path / "broken.db").is_file() and not (broken / JOURNAL_NAME).exists()
-        return
     # Optuna itself opens the journal and sees the same trials
     study = load_with_optuna(broken / JOURNAL_NAME, "study")
     assert [t.params for t in study.trials] == [dict(row) for row in _params(trials_of(broken))]
@@ -247,7 +241,7 @@ def test_a_journal_cut_anywhere_resumes_to_the_uninterrupted_study(tmp_path: Pat
     rng = random.Random(17)
     cuts = []
     batches = list(itertools.pairwise(commits))
-    for start, end in [batches[0], *rng.sample(batches[1:], 3)]:  # the first commit, and three others
+    for start, end in [batches[0], *rng.sample(batches[1:], 2)]:  # the first commit, and two others
         lines = [start + i + 1 for i in range(end - start) if journal[start + i:start + i + 1] == b"\n"]
         cuts += [rng.choice(lines[:-1]), rng.randrange(start + 1, end)]  # between two records; inside one
     for cut in cuts:
