@@ -109,7 +109,8 @@ def full_disk(path: Path, run_dir: Path, rng: random.Random) -> str:
     command = f"resume {disk}/run" if started else f"run {path} --out {disk}/run"
     code_file, err_file = f"{disk}.code", f"{disk}.err"
     script = (f"mount -t tmpfs -o size={size}k tmpfs {disk} || exit 9\n"
-              f"if [ -d {run_dir} ]; then cp -a {run_dir} {disk}/run 2>/dev/null || {{ echo skipped > {code_file}; exit 0; }}; fi\n"
+              f"if [ -d {run_dir} ]; then cp -a {run_dir} {disk}/run 2>/dev/null"
+              f" || {{ echo skipped > {code_file}; exit 0; }}; fi\n"
               f"{ADMF} {command} 2> {err_file}; echo $? > {code_file}\n"
               f"rm -rf {run_dir} && cp -a {disk}/run {run_dir}\n")
     subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script], check=True,
