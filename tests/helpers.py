@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -42,3 +43,21 @@ def config(portfolios: list[dict[str, Any]] | None = None, classifier: str = "no
         "classifiers": [{"name": "regime", "type": classifier, "params": classifier_params or {},
                          "portfolios": portfolios or [portfolio()]}, *(extra_classifiers or [])],
     })
+
+
+DELETE = object()  # as a value for `edit`: remove the key
+
+
+def edit(base: dict[str, Any], *changes: tuple[str, Any]) -> dict[str, Any]:
+    """A deep copy of `base` with each dotted path ('a.0.b') set (or deleted with DELETE)."""
+    config = copy.deepcopy(base)
+    for path, value in changes:
+        *parents, last = [int(part) if part.isdigit() else part for part in path.split(".")]
+        node = config
+        for part in parents:
+            node = node[part]
+        if value is DELETE:
+            del node[last]
+        else:
+            node[last] = value
+    return config

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from tests.acceptance.cli import admf
+from tests.helpers import DELETE, edit
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "backtest.yaml"
@@ -78,19 +79,9 @@ def _base() -> dict:
 
 def _edit(path: str, value: object) -> dict:
     """The example config with one value set (or deleted when value is DELETE), path like 'a.0.b'."""
-    config = _base()
-    *parents, last = [int(part) if part.isdigit() else part for part in path.split(".")]
-    node = config
-    for part in parents:
-        node = node[part]
-    if value is DELETE:
-        del node[last]
-    else:
-        node[last] = value
-    return config
+    return edit(_base(), (path, value))
 
 
-DELETE = object()
 STRATEGY = "classifiers.0.portfolios.0.strategies.0"
 BAD_CONFIGS = {
     "typo_top_level": ({**_base(), "clasifiers": []},

@@ -10,7 +10,6 @@ test_bad_data_cli.py run representative ones as real subprocesses.
 
 from __future__ import annotations
 
-import copy
 import json
 import shutil
 import signal
@@ -28,6 +27,7 @@ import yaml
 from containers.errors import ConfigError
 from coordinator.cli import main
 from coordinator.config import read_yaml
+from tests.helpers import DELETE, edit
 
 BASE: dict[str, Any] = {
     "name": "corpus",
@@ -44,23 +44,7 @@ SWEEP: dict[str, Any] = {**BASE, "type": "sweep", "sweep": {
     "space": {"book.xo.fast": {"low": 2, "high": 9}, "book.xo.slow": [20, 30]}}}
 BOOK = "classifiers.0.portfolios.0"
 XO = f"{BOOK}.strategies.0"
-DELETE = object()
 HEADER = "timestamp,open,high,low,close,volume\n"
-
-
-def edit(base: dict[str, Any], *changes: tuple[str, Any]) -> dict[str, Any]:
-    """A deep copy of `base` with each dotted path ('a.0.b') set (or deleted with DELETE)."""
-    config = copy.deepcopy(base)
-    for path, value in changes:
-        *parents, last = [int(part) if part.isdigit() else part for part in path.split(".")]
-        node = config
-        for part in parents:
-            node = node[part]
-        if value is DELETE:
-            del node[last]
-        else:
-            node[last] = value
-    return config
 
 
 def bars_csv(rows: int = 5, symbol: str | None = None, start: str = "2024-01-01") -> str:
