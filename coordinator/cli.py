@@ -27,6 +27,7 @@ from coordinator.workflows.runs import (
     study_status,
 )
 from coordinator.workspace import run_directory
+from workers.cluster import CONNECT_TIMEOUT
 
 app = typer.Typer(
     add_completion=False,
@@ -130,6 +131,8 @@ def _backtest(experiment: ExperimentConfig, config: Path, out: str | None, engin
 WorkersOpt = Annotated[int | None, typer.Option("--workers", min=0,
                                                 help="Actors (default: one per CPU; 0: in this process, no Ray).")]
 AddressOpt = Annotated[str | None, typer.Option("--address", help="Join this Ray cluster (host:port).")]
+TimeoutOpt = Annotated[float, typer.Option("--connect-timeout", min=0.1,
+                                           help="Seconds the --address head has to answer.")]
 OutOpt = Annotated[str | None, typer.Option("--out", help="Run directory (default runs/<name>).")]
 EngineOpt = Annotated[EngineChoice | None, typer.Option("--engine", help="Override execution.engine.")]
 
@@ -157,10 +160,10 @@ def _report(report: StudyReport, experiment: ExperimentConfig) -> None:
 
 
 def _study(experiment: ExperimentConfig, config: Path, out: str | None, workers: int | None,
-           address: str | None, engine: EngineChoice | None) -> None:
+           address: str | None, engine: EngineChoice | None, connect_timeout: float) -> None:
     directory = run_directory(experiment.name, out, experiment.output.dir, config.parent)
     report = start_study(experiment, config, directory, _notice, workers=workers, address=address,
-                         engine=engine.value if engine else None)
+                         engine=engine.value if engine else None, connect_timeout=connect_timeout)
     _report(report, experiment)
 
 
@@ -170,7 +173,7 @@ def _notice(message: str) -> None:
 
 @app.command()
 def run(config: ConfigArg, out: OutOpt = None, workers: WorkersOpt = None, address: AddressOpt = None,
-        engine: EngineOpt = None, debug: DebugOpt = False) -> None:
+        engine: EngineOpt = None, connect_timeout: TimeoutOpt = CONNECT_TIMEOUT, debug: DebugOpt = False) -> None:
     """Run an experiment: a backtest, or a study (type: sweep) that admf resume can continue."""
 
     def work() -> None:
@@ -178,28 +181,30 @@ def run(config: ConfigArg, out: OutOpt = None, workers: WorkersOpt = None, addre
         if experiment.type == "backtest":
             _backtest(experiment, config, out, engine)
         else:
-            _study(experiment, config, out, workers, address, engine)
+            _study(experiment, config, out, workers, address, engine, connect_timeout)
 
     _guarded(debug, work)
 
 
 @app.command()
 def sweep(config: ConfigArg, out: OutOpt = None, workers: WorkersOpt = None, address: AddressOpt = None,
-          engine: EngineOpt = None, debug: DebugOpt = False) -> None:
+          engine: EngineOpt = None, connect_timeout: TimeoutOpt = CONNECT_TIMEOUT, debug: DebugOpt = False) -> None:
     """Run the config's sweep as a durable study on Ray (same as admf run for type: sweep)."""
-    _guarded(debug, lambda: _study(load_experiment(config), config, out, workers, address, engine))
+    _guarded(debug, lambda: _study(load_experiment(config), config, out, workers, address, engine, connect_timeout))
 
 
 @app.command()
 def resume(
     run_dir: Annotated[Path, typer.Argument(help="The run directory of an interrupted or finished study.")],
     extend: Annotated[int | None, typer.Option("--extend", min=1, help="Add N trials to the study.")] = None,
-    workers: WorkersOpt = None, address: AddressOpt = None, debug: DebugOpt = False,
+    workers: WorkersOpt = None, address: AddressOpt = None, connect_timeout: TimeoutOpt = CONNECT_TIMEOUT,
+    debug: DebugOpt = False,
 ) -> None:
     """Continue a study where it stopped (refuses when its config, space, objective, data or code changed)."""
 
     def work() -> None:
-        report = resume_study(run_dir, _notice, extend, workers=workers, address=address)
+        report = resume_study(run_dir, _notice, extend, workers=workers, address=address,
+                              connect_timeout=connect_timeout)
         _report(report, load_experiment(Path(read_manifest(run_dir)["config_path"])))
 
     _guarded(debug, work)

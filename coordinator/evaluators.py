@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Protocol
 
 from containers.components.indicators import IndicatorSpec
@@ -42,15 +43,22 @@ class RayEvaluator:
     """The actor pool over features published once; a batch is spread over the actors in chunks."""
 
     def __init__(self, base: BacktestConfig, data: MarketData, specs: list[IndicatorSpec], engine: str,
-                 workers: int | None, address: str | None) -> None:
+                 workers: int | None, address: str | None, connect_timeout: float, native_log: Path) -> None:
         from workers.cluster import connect
         from workers.features import publish_features
         from workers.pool import TrialPool
 
-        self.cluster = connect(address)
-        self.features, self.driver_hub = publish_features(data, specs, key=data.content_hash())
-        self.pool = TrialPool(base, engine, workers)
-        self.workers = len(self.pool.actors)
+        self.cluster = connect(address, timeout=connect_timeout, native_log=native_log)
+        try:
+            self.features, self.driver_hub = publish_features(data, specs, key=data.content_hash())
+            self.pool = TrialPool(base, engine, workers)
+        except BaseException:  # an error or a signal before the pool is up: nothing of this session stays
+            self.cluster.close()
+            raise
+
+    @property
+    def workers(self) -> int:
+        return self.pool.live_actors()
 
     def evaluate(self, trials: list[Trial]) -> dict[int, TrialResult]:
         results: dict[int, TrialResult] = {}

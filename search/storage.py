@@ -201,21 +201,29 @@ class GroupCommitJournal(BaseJournalBackend):
             return
         text = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in self._pending).encode("utf-8")
         try:
-            with open(self.path, "ab") as stream:
-                found = os.fstat(stream.fileno()).st_size
-                if found != self.size:
-                    self.failed = StorageError(
-                        f"{self.path}: another program wrote to the journal while admf was writing it ({found:,} "
-                        f"bytes, {self.size:,} expected); stop it, then resume (what it wrote is set aside)")
-                    raise self.failed
-                stream.write(text)
-                stream.flush()
-                os.fsync(stream.fileno())
+            stream = open(self.path, "ab")  # noqa: SIM115 (closed below, after the size check and the write)
         except OSError as error:
-            self._cut_back()
             self.failed = StorageError(f"{self.path}: cannot write the study ({error.strerror or error}); "
                                        "nothing was lost: free space or fix the folder's permissions")
             raise self.failed from error
+        with stream:
+            found = os.fstat(stream.fileno()).st_size
+            if found != self.size:
+                self.failed = StorageError(
+                    f"{self.path}: another program wrote to the journal while admf was writing it ({found:,} "
+                    f"bytes, {self.size:,} expected); stop it, then resume (what it wrote is set aside)")
+                raise self.failed
+            try:
+                stream.write(text)
+                stream.flush()
+                os.fsync(stream.fileno())
+            except BaseException as error:  # a failed write, or a signal's exception part-way through it
+                self._cut_back()
+                self.failed = StorageError(f"{self.path}: cannot write the study ({_reason(error)}); nothing was "
+                                           "lost: free space or fix the folder's permissions, then resume")
+                if isinstance(error, OSError):
+                    raise self.failed from error
+                raise
         self.size += len(text)
         self._pending = []
         self.commits += 1
@@ -234,6 +242,10 @@ class GroupCommitJournal(BaseJournalBackend):
                 os.fsync(stream.fileno())
         except OSError:
             pass  # cannot even truncate: the next open rolls the torn bytes back (they follow the last commit)
+
+
+def _reason(error: BaseException) -> str:
+    return (error.strerror or str(error)) if isinstance(error, OSError) else f"interrupted: {type(error).__name__}"
 
 
 def commits_path(journal: Path) -> Path:

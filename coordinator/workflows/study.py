@@ -35,11 +35,13 @@ from coordinator.workspace import write_json
 from search.samplers import qmc_points, trial_sampler
 from search.space import SearchSpace, distribution
 from search.storage import StudyStorage
+from workers.cluster import CONNECT_TIMEOUT
 from workers.trials import TrialResult
 
 INDEX_ATTR = "admf_index"
 INFEASIBLE = "infeasible"
 INTERRUPTED = "interrupted while being asked; asked again"
+RAY_LOG = "ray.log"  # Ray's native log lines during the run (kept off the terminal)
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
@@ -64,7 +66,9 @@ class StudyRun:
     address: str | None = None
     engine: str | None = None
     on_batch: Callable[[Any, list[int]], None] | None = None  # (evaluator, trial numbers); tests use it
+    connect_timeout: float = CONNECT_TIMEOUT
     stop_signal: list[int] = field(default_factory=list)
+    evaluating: bool = False  # the evaluator is up: a signal now waits for the batch in flight
     progress_console: Console | None = None
 
     @property
@@ -86,8 +90,17 @@ def resume_command(run_dir: Path) -> str:
     return f"admf resume {run_dir}"
 
 
+def _signal_name(signum: int) -> str:
+    return "SIGTERM" if signum == signal.SIGTERM else "Ctrl-C"
+
+
 def _install_stop_handlers(run: StudyRun) -> dict[int, Any]:
+    """Before the first batch (loading, joining the cluster) a signal stops at once; after, it stops once
+    the batch in flight is stored."""
     def stop(signum: int, frame: FrameType | None) -> None:
+        if not run.evaluating:
+            raise StudyInterrupted(f"{_signal_name(signum)}: stopped while starting, before any trial of this "
+                                   "session ran; run the same command again to go on", 128 + signum)
         run.stop_signal.append(signum)
         run.notice("stopping after the batch in flight (its trials will be stored) ...")
 
@@ -104,7 +117,8 @@ def _evaluator(run: StudyRun, data: Any, space: SearchSpace) -> Evaluator:
     workers = run.workers if run.workers is not None else run.sweep.workers
     if workers == 0:
         return LocalEvaluator(base, data, specs, engine)
-    return RayEvaluator(base, data, specs, engine, workers, run.address)
+    return RayEvaluator(base, data, specs, engine, workers, run.address, run.connect_timeout,
+                        run.run_dir / RAY_LOG)
 
 
 def feasible_best(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
@@ -306,9 +320,8 @@ class StudyDriver:
                 self.storage.commit()
                 self.write_status("interrupted")
                 signum = self.run.stop_signal[0]
-                name = "SIGTERM" if signum == signal.SIGTERM else "Ctrl-C"
-                raise StudyInterrupted(f"{name}: stopped after storing the batch in flight; continue with: "
-                                       f"{resume_command(self.run.run_dir)}", 128 + signum)
+                raise StudyInterrupted(f"{_signal_name(signum)}: stopped after storing the batch in flight; "
+                                       f"continue with: {resume_command(self.run.run_dir)}", 128 + signum)
         self.storage.commit()
         self.write_status("finished")
 
@@ -332,6 +345,7 @@ def execute(run: StudyRun) -> optuna.Study:
     try:
         driver = StudyDriver(run, storage, space)
         evaluator = _evaluator(run, data, space)
+        run.evaluating = True
         driver.write_status("running")
         try:
             driver.drive(evaluator)

@@ -1,9 +1,14 @@
-"""A sweep with --address on a two-node Ray cluster on this machine (head + second node, each 1 CPU).
+"""Studies with --address on a real multi-node Ray cluster on this machine (each node 1 CPU, token auth on):
+both nodes take trials, a node whose raylet is SIGKILLed mid-study is passed over, a node that joins
+mid-study is put to work, and the study is the one an uninterrupted run stores.
 
-Both nodes are started with `ray start --block` by this test and stopped by their own process groups.
-Ray binds nodes to this machine's own interface address; nothing leaves the machine.
+Every node is started with `ray start --block` by this test and stopped by its own process group, never
+with `ray stop`. Ray's health checks are shortened here (in the nodes' environment), not in the product.
 """
 
+from __future__ import annotations
+
+import json
 import os
 import secrets
 import shutil
@@ -17,10 +22,16 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
-from tests.acceptance.cli import admf
+from tests.acceptance.cli import ADMF
 from tests.integration.sweeps import sequential_results, sweep_experiment
-from tests.integration.test_sweep import SPACE, _assert_same_as_sequential
+from tests.integration.test_sweep import _assert_same_as_sequential
+
+FAST_HEALTH_CHECKS = {"RAY_health_check_initial_delay_ms": "1000", "RAY_health_check_period_ms": "500",
+                      "RAY_health_check_timeout_ms": "500", "RAY_health_check_failure_threshold": "2"}
+SPACE = {"book.xo.fast": [4, 6, 8, 10, 12, 14, 16, 18], "book.xo.slow": [30, 40], "book.mr.num_std": [1.5, 2.5],
+         "book.mr.period": [10, 30]}  # 64 trials
 
 
 def _free_port() -> int:
@@ -42,7 +53,7 @@ def _wait_for_port(port: int, seconds: float) -> None:
 
 def _stop(process: subprocess.Popen) -> None:
     """SIGTERM to the node's own process group, SIGKILL if it lingers: never `ray stop`."""
-    for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
+    for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 10)):
         try:
             os.killpg(process.pid, sig)
         except ProcessLookupError:
@@ -54,39 +65,111 @@ def _stop(process: subprocess.Popen) -> None:
             continue
 
 
-@pytest.fixture
-def two_node_cluster() -> Iterator[tuple[str, dict[str, str]]]:
-    port = _free_port()
-    temp_dir = tempfile.mkdtemp(prefix="admf-ray-", dir="/tmp")  # short: Ray's socket paths must fit
-    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
-    common = ["--block", "--num-cpus", "1", "--disable-usage-stats"]
-    logs = [open(Path(temp_dir) / name, "w") for name in ("head.log", "node.log")]  # noqa: SIM115
-    head = subprocess.Popen(["ray", "start", "--head", "--port", str(port), "--include-dashboard=false",
-                             "--temp-dir", temp_dir, *common], env=env, start_new_session=True,
-                            stdout=logs[0], stderr=subprocess.STDOUT)
-    nodes = [head]
-    try:
-        _wait_for_port(port, 90)
-        nodes.append(subprocess.Popen(["ray", "start", "--address", f"127.0.0.1:{port}", *common], env=env,
-                                      start_new_session=True, stdout=logs[1], stderr=subprocess.STDOUT))
-        yield f"127.0.0.1:{port}", env
-    finally:
-        for node in reversed(nodes):
+class LocalCluster:
+    """A head and the nodes added to it, each a `ray start --block` in its own session."""
+
+    def __init__(self, folder: Path) -> None:
+        self.port, self.folder = _free_port(), folder
+        self.env = {**os.environ, **FAST_HEALTH_CHECKS, "RAY_AUTH_MODE": "token",
+                    "RAY_AUTH_TOKEN": secrets.token_hex(16)}
+        self.nodes: list[subprocess.Popen] = []
+        self._start("--head", "--port", str(self.port), "--include-dashboard=false", "--temp-dir", str(folder))
+        _wait_for_port(self.port, 90)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _start(self, *args: str) -> subprocess.Popen:
+        with open(self.folder / f"node{len(self.nodes)}.log", "w") as log:
+            node = subprocess.Popen(["ray", "start", *args, "--block", "--num-cpus", "1", "--disable-usage-stats"],
+                                    env=self.env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
+        self.nodes.append(node)
+        return node
+
+    def add_node(self) -> subprocess.Popen:
+        return self._start("--address", self.address)
+
+    def started(self, node: subprocess.Popen) -> bool:
+        """Whether `ray start` said the node is up."""
+        return "Ray runtime started" in (self.folder / f"node{self.nodes.index(node)}.log").read_text()
+
+    def kill_raylet(self, node: subprocess.Popen) -> None:
+        """SIGKILL the node's raylet only (as when its machine dies): Ray itself must notice."""
+        raylets = [pid for pid, name, group in _processes() if name == "raylet" and group == node.pid]
+        assert len(raylets) == 1, raylets
+        os.kill(raylets[0], signal.SIGKILL)
+
+    def close(self) -> None:
+        for node in reversed(self.nodes):
             _stop(node)
-        for log in logs:
-            log.close()
-        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
-def test_sweep_with_address_uses_both_nodes_and_matches_a_local_run(
-        two_node_cluster: tuple[str, dict[str, str]], tmp_path: Path) -> None:
-    address, env = two_node_cluster
-    path = sweep_experiment(tmp_path, SPACE, name="two-nodes")
+def _processes() -> Iterator[tuple[int, str, int]]:
+    """(pid, name, process group) of every process, from /proc."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # it ended meanwhile
+            continue
+        name = text[text.index("(") + 1:text.rindex(")")]
+        fields = text[text.rindex(")") + 2:].split()  # state, ppid, pgrp, ...
+        yield int(stat.parent.name), name, int(fields[2])
+
+
+@pytest.fixture
+def cluster() -> Iterator[LocalCluster]:
+    folder = Path(tempfile.mkdtemp(prefix="admf-ray-", dir="/tmp"))  # short: Ray's socket paths must fit
+    cluster = LocalCluster(folder)
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _done(run_dir: Path) -> int:
+    try:
+        return json.loads((run_dir / "status.json").read_text())["done"]
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def _wait_until(condition: object, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def test_a_node_lost_and_a_node_joined_mid_study_leave_the_uninterrupted_study(
+        cluster: LocalCluster, tmp_path: Path) -> None:
+    path = sweep_experiment(tmp_path, SPACE, name="nodes")
+    config = yaml.safe_load(path.read_text())
+    config["data"]["synthetic"]["bars"] = 3000  # the event engine: about half a second per trial
+    config["execution"]["engine"] = "event"
+    path.write_text(yaml.safe_dump(config))
+    second = cluster.add_node()
+    _wait_until(lambda: cluster.started(second), 60, "the second node")
     out = tmp_path / "run"
-    done = admf("sweep", str(path), "--address", address, "--workers", "2",
-                "--out", str(out), env=env, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
+    driver = subprocess.Popen([ADMF, "run", str(path), "--address", cluster.address, "--out", str(out)],
+                              env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_until(lambda: _done(out) >= 8, 120, "the first batches")
+        cluster.kill_raylet(second)
+        _wait_until(lambda: second.poll() is not None, 60, "the killed node to go")
+        lost_at = _done(out)
+        _wait_until(lambda: _done(out) >= min(lost_at + 12, 64), 90, "batches on the remaining node alone")
+        cluster.add_node()
+        _, stderr = driver.communicate(timeout=300)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert driver.returncode == 0, stderr[-3000:]
+    assert "Traceback" not in stderr and "raylet" not in stderr  # Ray's own lines go to the run's ray.log
+    assert lost_at < 64  # the node was lost mid-study
     trials = pd.read_parquet(out / "trials.parquet")
-    assert trials["node"].nunique() == 2  # trials ran on the head and on the second node
+    assert len(trials) == 64 and trials["number"].is_unique and (trials["state"] == "complete").all()
+    assert trials["node"].nunique() == 3  # the head, the lost node before it went, the node that joined
     _assert_same_as_sequential(trials, sequential_results(path))
 
