@@ -56,3 +56,34 @@ def test_a_read_only_run_directory_refuses_resume_in_one_line_and_status_still_w
     assert (tmp_path / "status.code").read_text().strip() == "0"
     assert "finished" in (tmp_path / "status.out").read_text()
     assert len(trials_of(run_dir)) == 8  # nothing changed
+
+
+def _without_root_overrides(*args: str) -> subprocess.CompletedProcess[str]:
+    """Runs admf as root without the capabilities that let root ignore file modes (the tests run as
+    root), so a folder's permissions refuse it as they would refuse any user: EACCES."""
+    return subprocess.run(["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner", ADMF or "admf",
+                           *args], capture_output=True, text=True, timeout=300)
+
+
+def test_a_run_directory_the_user_may_not_write_is_one_line_and_exit_5(tmp_path: Path) -> None:
+    config = study_config(tmp_path, "random", 8)
+    run_dir = tmp_path / "run"
+    assert admf("run", str(config), "--out", str(run_dir)).returncode == 0
+    before = (run_dir / JOURNAL_NAME).read_bytes()
+    forbidden = tmp_path / "forbidden"
+    forbidden.mkdir()
+    for folder in (run_dir, forbidden):
+        folder.chmod(0o555)
+    try:
+        resumed = _without_root_overrides("resume", str(run_dir), "--extend", "4")
+        started = _without_root_overrides("run", str(config), "--out", str(forbidden / "run"))
+        status = _without_root_overrides("status", str(run_dir))
+    finally:
+        for folder in (run_dir, forbidden):
+            folder.chmod(0o755)
+    for done in (resumed, started):
+        assert done.returncode == 5, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1 and "Permission denied" in done.stderr, done.stderr
+    assert str(forbidden / "run") in started.stderr and "--out" in started.stderr
+    assert status.returncode == 0 and "finished" in status.stdout, status.stderr
+    assert (run_dir / JOURNAL_NAME).read_bytes() == before and not (run_dir / PID_FILE).exists()

@@ -3,12 +3,17 @@
 import json
 import os
 import signal
+import socket
+import subprocess
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import ray
+import yaml
 
 from containers.metrics import METRIC_NAMES
 from coordinator.config import load_experiment
@@ -108,10 +113,6 @@ def test_unreachable_address_is_a_one_line_error(tmp_path: Path) -> None:
 
 def test_an_address_that_is_not_a_ray_head_is_refused_at_once_and_leaves_nothing(tmp_path: Path) -> None:
     """A port where another service listens (here a web server) used to hang in ray.init for minutes."""
-    import socket
-    import threading
-    import time
-
     from tests.acceptance.cli import admf
 
     server = socket.create_server(("127.0.0.1", 0))
@@ -139,6 +140,99 @@ def test_an_address_that_is_not_a_ray_head_is_refused_at_once_and_leaves_nothing
     assert f"--address 127.0.0.1:{port}: the service there is not a Ray head" in done.stderr
     assert not (tmp_path / "out" / "manifest.json").exists()  # the same --out takes the next start
     assert admf("sweep", str(path), "--workers", "0", "--out", str(tmp_path / "out")).returncode == 0
+
+
+def _silent_server() -> tuple[socket.socket, list[socket.socket]]:
+    """A port that accepts connections and never answers (a firewall's tarpit, a hung service)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    return server, accepted
+
+
+def test_a_silent_address_is_bounded_by_connect_timeout_and_signals_stop_the_wait(tmp_path: Path) -> None:
+    from tests.acceptance.cli import ADMF, admf
+
+    path = sweep_experiment(tmp_path, {"book.xo.fast": [5, 10]})
+    server, accepted = _silent_server()
+    address = f"127.0.0.1:{server.getsockname()[1]}"
+    out = tmp_path / "out"
+    try:
+        started = time.monotonic()
+        done = admf("sweep", str(path), "--address", address, "--connect-timeout", "2", "--out", str(out))
+        assert time.monotonic() - started < 30  # the 2 s bound, not Ray's minutes
+        assert done.returncode == 4 and done.stderr.count("\n") == 1, done.stderr
+        assert f"--address {address}: no answer within 2 s (--connect-timeout)" in done.stderr
+        for sig, code, name in ((signal.SIGTERM, 143, "SIGTERM"), (signal.SIGINT, 130, "Ctrl-C")):
+            count = len(accepted)
+            process = subprocess.Popen([ADMF, "run", str(path), "--address", address, "--out", str(out)],
+                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            deadline = time.monotonic() + 60
+            while len(accepted) == count and time.monotonic() < deadline:  # it is waiting on the head now
+                time.sleep(0.05)
+            process.send_signal(sig)
+            _, stderr = process.communicate(timeout=20)  # at once, not after the 30 s default bound
+            assert process.returncode == code and stderr.count("\n") == 1, stderr
+            assert f"error: {name}: stopped while starting, before any trial of this session ran" in stderr
+            assert not (out / "manifest.json").exists()  # nothing claims a run: the same command can start it
+    finally:
+        server.close()
+
+
+def test_a_grpc_service_that_is_not_ray_is_refused(tmp_path: Path) -> None:
+    from concurrent import futures
+
+    import grpc
+
+    from tests.acceptance.cli import admf
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        path = sweep_experiment(tmp_path, {"book.xo.fast": [5, 10]})
+        done = admf("sweep", str(path), "--address", f"127.0.0.1:{port}", "--out", str(tmp_path / "out"))
+    finally:
+        server.stop(None)
+    assert done.returncode == 4 and done.stderr.count("\n") == 1, done.stderr
+    assert f"--address 127.0.0.1:{port}: the service there is not a Ray head" in done.stderr
+
+
+def test_sigterm_during_a_study_on_ray_stores_the_batch_and_keeps_ray_lines_off_the_terminal(
+        ray_cluster: Any, tmp_path: Path) -> None:
+    """ray.init installs its own SIGTERM handler (an exit with code 15, and Ray's native crash lines):
+    admf's handler is put back, so the batch in flight is stored and the resume command is printed."""
+    from tests.acceptance.cli import ADMF, admf
+
+    space = {"book.xo.fast": [4, 8, 12, 16], "book.xo.slow": [20, 40], "book.mr.num_std": [1.5, 2.5]}
+    path = sweep_experiment(tmp_path, space, name="stopped")
+    config = yaml.safe_load(path.read_text())
+    config["execution"]["engine"] = "event"  # slow enough to be stopped mid-study
+    path.write_text(yaml.safe_dump(config))
+    out = tmp_path / "run"
+    address = ray.get_runtime_context().gcs_address  # this session's cluster: no second Ray to start
+    process = subprocess.Popen([ADMF, "run", str(path), "--workers", "1", "--address", address, "--out", str(out)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "status.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143, stderr
+    assert stderr.splitlines()[-1] == f"error: SIGTERM: stopped after storing the batch in flight; continue with: " \
+        f"admf resume {out}"
+    assert all(line.startswith(("error:", "stopping after")) for line in stderr.splitlines()), stderr
+    assert (out / "ray.log").exists()
+    assert admf("resume", str(out), "--workers", "0").returncode == 0
+    _assert_same_as_sequential(pd.read_parquet(out / "trials.parquet"), sequential_results(path))
 
 
 def test_sweep_config_errors_name_the_path(tmp_path: Path) -> None:

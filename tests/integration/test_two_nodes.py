@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.acceptance.cli import ADMF
+from tests.acceptance.cli import ADMF, admf
 from tests.integration.sweeps import sequential_results, sweep_experiment
 from tests.integration.test_sweep import _assert_same_as_sequential
 
@@ -152,6 +152,10 @@ def test_a_node_lost_and_a_node_joined_mid_study_leave_the_uninterrupted_study(
     second = cluster.add_node()
     _wait_until(lambda: cluster.started(second), 60, "the second node")
     out = tmp_path / "run"
+    refused = admf("run", str(path), "--address", cluster.address, "--out", str(out),
+                   env={**cluster.env, "RAY_AUTH_TOKEN": secrets.token_hex(16)})
+    assert refused.returncode == 4 and refused.stderr.count("\n") == 1, refused.stderr
+    assert f"--address {cluster.address}: the Ray head refused the authentication token" in refused.stderr
     driver = subprocess.Popen([ADMF, "run", str(path), "--address", cluster.address, "--out", str(out)],
                               env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
