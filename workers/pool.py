@@ -99,6 +99,7 @@ class TrialPool:
         self.nodes: list[str | None] = [identity["node"] for identity in self.identities]  # where each answered
         self.lost: dict[int, Any] = {}  # actor index -> a ping that says when it is back
         self.slowest = 0.0
+        self.overdue_seconds = OVERDUE_SECONDS
 
     def _new_actor(self) -> Any:
         return TrialActor.options(num_cpus=1).remote(self._payload, self._engine)
@@ -195,7 +196,7 @@ class TrialPool:
         """Actors on nodes the cluster reports dead, or sitting on a batch far too long, are lost: their
         batches go to the others."""
         dead = {node["NodeID"] for node in ray.nodes() if not node.get("Alive", True)}
-        overdue = time.monotonic() - max(OVERDUE_SECONDS, 10 * self.slowest)
+        overdue = time.monotonic() - max(self.overdue_seconds, 10 * self.slowest)
         for index in range(len(self.actors)):
             mine = [flight for flight in in_flight.values() if flight.actor == index and not flight.resent]
             if index in self.lost or not mine:

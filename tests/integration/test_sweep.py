@@ -15,6 +15,7 @@ import pandas as pd
 import ray
 import yaml
 
+from containers.config import BacktestConfig
 from containers.metrics import METRIC_NAMES
 from coordinator.config import load_experiment
 from coordinator.sweep_plan import indicator_plan, search_space
@@ -22,7 +23,7 @@ from coordinator.workflows.backtest import load_data
 from coordinator.workflows.runs import start_study
 from tests.integration.sweeps import sequential_results, sweep_experiment
 from workers.features import publish_features
-from workers.pool import TrialActor
+from workers.pool import TrialActor, TrialPool
 
 SPACE = {"book.xo.fast": {"low": 4, "high": 16, "step": 4}, "book.xo.slow": [20, 40],
          "book.mr.num_std": [1.5, 2.5], "book.mr.period": [10, 30]}
@@ -140,6 +141,36 @@ def test_an_address_that_is_not_a_ray_head_is_refused_at_once_and_leaves_nothing
     assert f"--address 127.0.0.1:{port}: the service there is not a Ray head" in done.stderr
     assert not (tmp_path / "out" / "manifest.json").exists()  # the same --out takes the next start
     assert admf("sweep", str(path), "--workers", "0", "--out", str(tmp_path / "out")).returncode == 0
+
+
+def test_an_actor_that_stalls_is_passed_over_and_taken_back_when_it_answers(ray_cluster: Any,
+                                                                           tmp_path: Path) -> None:
+    """A stopped actor process (SIGSTOP: alive to Ray, answering nothing) holds a batch: past the overdue
+    bound its batches run on the other actor, every trial once; after SIGCONT it gets work again."""
+    path = sweep_experiment(tmp_path, SPACE)
+    experiment = load_experiment(path)
+    data = load_data(experiment, path)
+    features, _ = publish_features(data, [], key="stall")
+    base = BacktestConfig.model_validate(experiment.model_dump(include={"data", "execution", "classifiers"}))
+    pool = TrialPool(base, "fast", 2)
+    pool.overdue_seconds = 2.0
+    expected = sequential_results(path)
+    points = list(enumerate(search_space(experiment).grid()))
+    stalled = pool.identities[1]["pid"]
+    got: list[Any] = []
+    os.kill(stalled, signal.SIGSTOP)
+    try:
+        assert pool.run(features, points[:16], 2, got.extend) == 16
+        assert pool.lost.keys() == {1}
+    finally:
+        os.kill(stalled, signal.SIGCONT)
+    time.sleep(1.0)  # its ping is answered
+    assert pool.run(features, points[16:], 2, got.extend) == 16
+    pool.close()
+    assert not pool.lost and {r["pid"] for r in got[16:]} == {i["pid"] for i in pool.identities}
+    assert sorted(r["number"] for r in got) == list(range(32))
+    for result in got:
+        assert result["metrics"] == expected[result["number"]]["metrics"]
 
 
 def _silent_server() -> tuple[socket.socket, list[socket.socket]]:
