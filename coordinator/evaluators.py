@@ -44,16 +44,18 @@ class RayEvaluator:
 
     def __init__(self, base: BacktestConfig, data: MarketData, specs: list[IndicatorSpec], engine: str,
                  workers: int | None, address: str | None, connect_timeout: float, native_log: Path) -> None:
-        from workers.cluster import connect
+        from workers.cluster import Cluster, connect
         from workers.features import publish_features
         from workers.pool import TrialPool
 
-        self.cluster = connect(address, timeout=connect_timeout, native_log=native_log)
+        self.cluster: Cluster | None = None
         try:
+            self.cluster = connect(address, timeout=connect_timeout, native_log=native_log)
             self.features, self.driver_hub = publish_features(data, specs, key=data.content_hash())
             self.pool = TrialPool(base, engine, workers)
         except BaseException:  # an error or a signal before the pool is up: nothing of this session stays
-            self.cluster.close()
+            if self.cluster is not None:
+                self.cluster.close()
             raise
 
     @property
@@ -68,4 +70,5 @@ class RayEvaluator:
 
     def close(self) -> None:
         self.pool.close()
-        self.cluster.close()
+        if self.cluster is not None:
+            self.cluster.close()

@@ -201,7 +201,7 @@ class GroupCommitJournal(BaseJournalBackend):
             return
         text = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in self._pending).encode("utf-8")
         try:
-            stream = open(self.path, "ab")  # noqa: SIM115 (closed below, after the size check and the write)
+            stream = open(self.path, "ab", buffering=0)  # noqa: SIM115 (unbuffered: a close never writes again)
         except OSError as error:
             self.failed = StorageError(f"{self.path}: cannot write the study ({error.strerror or error}); "
                                        "nothing was lost: free space or fix the folder's permissions")
@@ -214,8 +214,9 @@ class GroupCommitJournal(BaseJournalBackend):
                     f"bytes, {self.size:,} expected); stop it, then resume (what it wrote is set aside)")
                 raise self.failed
             try:
-                stream.write(text)
-                stream.flush()
+                view = memoryview(text)
+                while view:  # a raw write may take part of the batch and fail on the rest
+                    view = view[stream.write(view):]
                 os.fsync(stream.fileno())
             except BaseException as error:  # a failed write, or a signal's exception part-way through it
                 self._cut_back()

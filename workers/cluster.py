@@ -115,23 +115,33 @@ class NativeOutput:
 
     def __init__(self, path: Path) -> None:
         sys.stderr.flush()
-        log = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)  # the umask decides, as for run files
-        self.saved = os.dup(2)
+        self.saved: int | None = os.dup(2)
+        self.previous, self.stream = sys.stderr, None
+        try:
+            if _writes_to_descriptor_2(sys.stderr):
+                self.stream = open(os.dup(self.saved), "w", buffering=1, encoding=sys.stderr.encoding,  # noqa: SIM115
+                                   errors="backslashreplace")
+            log = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)  # the umask decides, as for run files
+        except BaseException:
+            self.close()
+            raise
         os.dup2(log, 2)
         os.close(log)
-        self.previous, self.stream = sys.stderr, None
-        if _writes_to_descriptor_2(sys.stderr):
-            self.stream = open(os.dup(self.saved), "w", buffering=1, encoding=sys.stderr.encoding,  # noqa: SIM115
-                               errors="backslashreplace")
+        if self.stream is not None:
             sys.stderr = self.stream
 
     def close(self) -> None:
+        """Puts file descriptor 2 and sys.stderr back (once; a second call does nothing)."""
+        if self.saved is None:
+            return
         sys.stderr.flush()
         if self.stream is not None:
-            sys.stderr = self.previous
+            if sys.stderr is self.stream:  # unless something else replaced it meanwhile
+                sys.stderr = self.previous
             self.stream.close()
         os.dup2(self.saved, 2)
         os.close(self.saved)
+        self.saved = None
 
 
 def _writes_to_descriptor_2(stream: object) -> bool:
@@ -189,6 +199,8 @@ def connect(address: str | None = None, num_cpus: int | None = None, dashboard: 
             if handler is not None:
                 signal.signal(signal.SIGTERM, handler)
     except SystemExit as stop:  # Ray's own SIGTERM handler: deliver the signal to the one that was in place
+        if handler is not None:
+            signal.signal(signal.SIGTERM, handler)
         _shut_down(output)
         if stop.code == signal.SIGTERM and handler is not None:
             signal.raise_signal(signal.SIGTERM)
@@ -207,7 +219,6 @@ def _shut_down(output: NativeOutput | None) -> None:
     """What a connection cut short by an error or a signal started."""
     import ray
 
-    if ray.is_initialized():
-        ray.shutdown()
+    ray.shutdown()  # also a local Ray that started but had not connected yet (is_initialized is False then)
     if output is not None:
         output.close()

@@ -18,7 +18,7 @@ from coordinator.config import ExperimentConfig, load_experiment
 from coordinator.fingerprint import differences, fingerprint
 from coordinator.sweep_plan import search_space
 from coordinator.trial_log import best_trials, export_trials
-from coordinator.workflows.study import StudyRun, counted, execute, feasible_best, tally
+from coordinator.workflows.study import StudyRun, counted, execute, feasible_best, stop_handlers, tally
 from coordinator.workspace import ensure_writable, write_json
 from search.storage import (
     JOURNAL_NAME,
@@ -79,18 +79,19 @@ def start_study(experiment: ExperimentConfig, config_path: Path, run_dir: Path, 
     with WriterLock(run_dir, notice):
         _refuse_existing_run(run_dir)  # another start may have won the lock first
         _refuse_taken_study(experiment, config_path)
-        write_json(run_dir / MANIFEST, {
-            "name": experiment.name, "config_path": str(config_path.resolve()), "n_trials": n_trials,
-            "fingerprint": fingerprint(experiment, config_path),
-            "storage": experiment.sweep.storage or JOURNAL_NAME,
-            "config": experiment.model_dump(mode="json"), "created": time.time()})
         run = StudyRun(experiment, config_path, run_dir, n_trials, notice, **options)
         started = time.perf_counter()
-        try:
-            study = execute(run)
-        except BaseException:
-            _forget_failed_start(run_dir, experiment)
-            raise
+        with stop_handlers(run):
+            try:
+                write_json(run_dir / MANIFEST, {
+                    "name": experiment.name, "config_path": str(config_path.resolve()), "n_trials": n_trials,
+                    "fingerprint": fingerprint(experiment, config_path),
+                    "storage": experiment.sweep.storage or JOURNAL_NAME,
+                    "config": experiment.model_dump(mode="json"), "created": time.time()})
+                study = execute(run)
+            except BaseException:
+                _forget_failed_start(run_dir, experiment)
+                raise
         return _finish(run, study, started)
 
 
@@ -210,11 +211,13 @@ def resume_study(run_dir: Path, notice: Any, extend: int | None = None, **option
         if extend and sweep is not None and sweep.method == "grid":  # a grid has only so many points
             n_trials = min(n_trials, len(search_space(experiment).grid_plan(
                 None if sweep.n_trials is None else n_trials, sweep.seed)))
-        if extend:
-            write_json(run_dir / MANIFEST, {**manifest, "n_trials": n_trials})
         run = StudyRun(experiment, config_path, run_dir, n_trials, notice, **options)
         started = time.perf_counter()
-        return _finish(run, execute(run), started)
+        with stop_handlers(run):
+            if extend:
+                write_json(run_dir / MANIFEST, {**manifest, "n_trials": n_trials})
+            study = execute(run)
+        return _finish(run, study, started)
 
 
 def repair_run(run_dir: Path, notice: Any) -> str:

@@ -13,7 +13,8 @@ import math
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -94,20 +95,26 @@ def _signal_name(signum: int) -> str:
     return "SIGTERM" if signum == signal.SIGTERM else "Ctrl-C"
 
 
-def _install_stop_handlers(run: StudyRun) -> dict[int, Any]:
-    """Before the first batch (loading, joining the cluster) a signal stops at once; after, it stops once
-    the batch in flight is stored."""
+@contextmanager
+def stop_handlers(run: StudyRun) -> Iterator[None]:
+    """Ctrl-C and SIGTERM: while the study starts (the manifest, the data, joining the cluster) they stop
+    at once, with exit 128+signal; once the evaluator is up, after the batch in flight is stored."""
     def stop(signum: int, frame: FrameType | None) -> None:
-        if not run.evaluating:
-            raise StudyInterrupted(f"{_signal_name(signum)}: stopped while starting, before any trial of this "
-                                   "session ran; run the same command again to go on", 128 + signum)
         run.stop_signal.append(signum)
+        if not run.evaluating:  # a KeyboardInterrupt: Ray's waits and connect loops pass only that on
+            raise KeyboardInterrupt(signum)
         run.notice("stopping after the batch in flight (its trials will be stored) ...")
 
-    previous = {}
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        previous[signum] = signal.signal(signum, stop)
-    return previous
+    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    except KeyboardInterrupt:  # Ray's waits raise their own: the signal's number is in stop_signal
+        signum = run.stop_signal[0] if run.stop_signal else signal.SIGINT
+        raise StudyInterrupted(f"{_signal_name(signum)}: stopped while starting, before any trial of this "
+                               "session ran; run the same command again to go on", 128 + signum) from None
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _evaluator(run: StudyRun, data: Any, space: SearchSpace) -> Evaluator:
@@ -335,11 +342,11 @@ def _holds_trials(driver: StudyDriver) -> bool:
 
 
 def execute(run: StudyRun) -> optuna.Study:
-    """Runs (or continues) the study until it has `n_trials` trials; returns it for reporting."""
+    """Runs (or continues) the study until it has `n_trials` trials; returns it for reporting. Call it
+    inside `stop_handlers(run)`."""
     data = load_data(run.experiment, run.config_path)
     space = search_space(run.experiment)
     storage = StudyStorage(run.run_dir, run.sweep.storage, run.notice)
-    previous = _install_stop_handlers(run)
     evaluator: Evaluator | None = None
     finished = False
     try:
@@ -369,5 +376,3 @@ def execute(run: StudyRun) -> optuna.Study:
         if not finished and storage.journal is not None:
             storage.journal.discard()  # a batch an error cut short is not made durable half-done
         storage.close()
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)

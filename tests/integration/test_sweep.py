@@ -164,7 +164,7 @@ def test_an_actor_that_stalls_is_passed_over_and_taken_back_when_it_answers(ray_
         assert pool.lost.keys() == {1}
     finally:
         os.kill(stalled, signal.SIGCONT)
-    time.sleep(1.0)  # its ping is answered
+    ray.get(pool.lost[1], timeout=60)  # it answers again
     assert pool.run(features, points[16:], 2, got.extend) == 16
     pool.close()
     assert not pool.lost and {r["pid"] for r in got[16:]} == {i["pid"] for i in pool.identities}
@@ -250,6 +250,17 @@ def test_sigterm_during_a_study_on_ray_stores_the_batch_and_keeps_ray_lines_off_
     path.write_text(yaml.safe_dump(config))
     out = tmp_path / "run"
     address = ray.get_runtime_context().gcs_address  # this session's cluster: no second Ray to start
+    waiting = subprocess.Popen([ADMF, "run", str(path), "--workers", "5", "--address", address, "--out", str(out)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # 5 actors, 2 CPUs
+    deadline = time.monotonic() + 120
+    while not (out / "ray.log").exists() and time.monotonic() < deadline:  # joined: now it waits for actors
+        time.sleep(0.05)
+    time.sleep(2)
+    waiting.send_signal(signal.SIGTERM)
+    _, stderr = waiting.communicate(timeout=60)
+    assert waiting.returncode == 143 and stderr.count("\n") == 1, stderr
+    assert "error: SIGTERM: stopped while starting, before any trial of this session ran" in stderr
+    assert not (out / "manifest.json").exists()
     process = subprocess.Popen([ADMF, "run", str(path), "--workers", "1", "--address", address, "--out", str(out)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
