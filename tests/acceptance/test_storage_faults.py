@@ -61,8 +61,8 @@ def test_a_read_only_run_directory_refuses_resume_in_one_line_and_status_still_w
 def _without_root_overrides(*args: str) -> subprocess.CompletedProcess[str]:
     """Runs admf as root without the capabilities that let root ignore file modes (the tests run as
     root), so a folder's permissions refuse it as they would refuse any user: EACCES."""
-    return subprocess.run(["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner", ADMF or "admf",
-                           *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run(["setpriv", "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search,-fowner",
+                           ADMF or "admf", *args], capture_output=True, text=True, timeout=300)
 
 
 def test_a_run_directory_the_user_may_not_write_is_one_line_and_exit_5(tmp_path: Path) -> None:

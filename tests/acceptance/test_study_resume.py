@@ -44,12 +44,10 @@ def _start(*args: str) -> subprocess.Popen[str]:
 
 
 # (a database's own path, a batch a crash left half asked, is tested deterministically below)
-@pytest.mark.parametrize("method", ["grid", "random", "tpe"])
+@pytest.mark.parametrize("method", ["random", "tpe"])  # a grid's points do not depend on what is stored
 def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_study(tmp_path: Path, method: str) -> None:
-    space = {"book.xo.fast": {"low": 2, "high": 20, "step": 2}, "book.xo.slow": {"low": 30, "high": 120, "step": 10},
-             "book.mr.num_std": [1.5, 2.5]} if method == "grid" else None
-    n_trials = 200 if method == "grid" else 150
-    config = study_config(tmp_path, method, n_trials, space=space)
+    n_trials = 150
+    config = study_config(tmp_path, method, n_trials)
     whole, broken = tmp_path / "whole", tmp_path / "broken"
     done = admf("run", str(config), "--out", str(whole))
     assert done.returncode == 0, done.stderr
@@ -86,25 +84,6 @@ def _stored(run_dir: Path) -> int:
     """Trials told and committed so far, as the last status.json says (0 before the first batch)."""
     path = run_dir / "status.json"
     return json.loads(path.read_text())["done"] if path.exists() else 0
-
-
-def test_sigterm_exits_143_prints_the_resume_command_and_resumes_identically(tmp_path: Path) -> None:
-    config = study_config(tmp_path, "random", 60)
-    whole, stopped = tmp_path / "whole", tmp_path / "stopped"
-    assert admf("run", str(config), "--out", str(whole)).returncode == 0
-    process = _start("run", str(config), "--out", str(stopped))
-    deadline = time.monotonic() + 60
-    while not (stopped / "status.json").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)
-    process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 143, stderr
-    assert f"continue with: admf resume {stopped}" in stderr and "Traceback" not in stderr
-    status = admf("status", str(stopped))
-    assert "interrupted" in status.stdout and f"admf resume {stopped}" in status.stdout
-    assert admf("resume", str(stopped)).returncode == 0
-    _assert_same_study(trials_of(whole), trials_of(stopped))
 
 
 def test_resume_refuses_changed_data_or_space_and_extend_adds_trials(tmp_path: Path) -> None:
@@ -176,7 +155,7 @@ def test_running_study_is_reported_and_a_second_writer_refused(tmp_path: Path) -
     assert os.path.exists(run_dir / JOURNAL_NAME)
 
 
-@pytest.mark.parametrize("method", ["random", "tpe"])
+@pytest.mark.parametrize("method", ["tpe"])
 def test_records_after_the_last_whole_commit_are_rolled_back_and_asked_again(tmp_path: Path, method: str) -> None:
     config = study_config(tmp_path, method, 12)  # TPE's model takes over after 10 complete trials
     run_dir = tmp_path / "run"
@@ -241,7 +220,7 @@ def test_a_journal_cut_anywhere_resumes_to_the_uninterrupted_study(tmp_path: Pat
     rng = random.Random(17)
     cuts = []
     batches = list(itertools.pairwise(commits))
-    for start, end in [batches[0], *rng.sample(batches[1:], 2)]:  # the first commit, and two others
+    for start, end in [batches[0], *rng.sample(batches[1:], 1)]:  # the first commit, and another
         lines = [start + i + 1 for i in range(end - start) if journal[start + i:start + i + 1] == b"\n"]
         cuts += [rng.choice(lines[:-1]), rng.randrange(start + 1, end)]  # between two records; inside one
     for cut in cuts:

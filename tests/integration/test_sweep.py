@@ -273,6 +273,8 @@ def test_sigterm_during_a_study_on_ray_stores_the_batch_and_keeps_ray_lines_off_
         f"admf resume {out}"
     assert all(line.startswith(("error:", "stopping after")) for line in stderr.splitlines()), stderr
     assert (out / "ray.log").exists()
+    status = admf("status", str(out))
+    assert "interrupted" in status.stdout and f"continue with: admf resume {out}" in status.stdout
     assert admf("resume", str(out), "--workers", "0").returncode == 0
     _assert_same_as_sequential(pd.read_parquet(out / "trials.parquet"), sequential_results(path))
 
