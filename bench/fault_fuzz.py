@@ -2,7 +2,9 @@
 uninterrupted study of the same config.
 
 Each round picks a sampler (random or TPE) and applies two or three faults in a row, each chosen at
-random: a SIGKILL of the driver at a random moment, a cut of the journal at a random byte (what a
+random: a SIGKILL of the driver at a random moment, Ctrl-C or SIGTERM at a random moment (exit 130 or
+143, one line), a second `admf resume` while the run is live (refused, exit 5; then the first is
+killed), a cut of the journal at a random byte (what a
 power loss leaves), a line of the journal replaced by garbage (then `admf repair`), and, when this
 process may mount (root, `unshare`), a disk that fills up during the run (a small tmpfs). After the
 faults the study is resumed to its end, and its trials (parameters, states and every metric) must
@@ -30,7 +32,7 @@ import pandas as pd
 import yaml
 
 ADMF = shutil.which("admf") or "admf"
-FAULTS = ("kill", "cut", "garbage", "full_disk")
+FAULTS = ("kill", "stop", "second_writer", "cut", "garbage", "full_disk")
 
 
 def config(folder: Path, method: str, trials: int) -> Path:
@@ -72,6 +74,36 @@ def kill(path: Path, run_dir: Path, rng: random.Random) -> str:
     process.send_signal(signal.SIGKILL)
     process.wait()
     return f"kill at {moment:.2f}s"
+
+
+def stop(path: Path, run_dir: Path, rng: random.Random) -> str:
+    """Ctrl-C or SIGTERM at a random moment: exit 130 or 143 with one line (or 0 if it had finished)."""
+    signum = rng.choice((signal.SIGINT, signal.SIGTERM))
+    process = subprocess.Popen([ADMF, *start_or_resume(path, run_dir)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    moment = rng.uniform(0.2, 6.0)  # while starting, or somewhere in the study
+    time.sleep(moment)
+    process.send_signal(signum)
+    _, stderr = process.communicate()
+    lines = [line for line in stderr.splitlines() if line.startswith("error:")]
+    if process.returncode not in (0, 128 + signum) or (process.returncode and len(lines) != 1):
+        raise AssertionError(f"{signal.Signals(signum).name} at {moment:.2f}s: exit {process.returncode}: {stderr}")
+    return f"{signal.Signals(signum).name} at {moment:.2f}s (exit {process.returncode})"
+
+
+def second_writer(path: Path, run_dir: Path, rng: random.Random) -> str:
+    """A resume while the run is live must be refused (exit 5); then the first is SIGKILLed."""
+    first = subprocess.Popen([ADMF, *start_or_resume(path, run_dir)], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    moment = rng.uniform(1.5, 4.0)
+    time.sleep(moment)
+    second = admf("resume", str(run_dir)) if (run_dir / "manifest.json").exists() else None
+    alive = first.poll() is None
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    if second is not None and alive and second.returncode != 5:
+        raise AssertionError(f"second writer at {moment:.2f}s: exit {second.returncode}: {second.stderr.strip()}")
+    return f"second writer at {moment:.2f}s ({'refused' if second is not None and alive else 'none live'})"
 
 
 def cut(path: Path, run_dir: Path, rng: random.Random) -> str:
@@ -140,7 +172,8 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(args.seed)
     kinds = FAULTS if can_mount() else FAULTS[:-1]
-    actions = {"kill": kill, "cut": cut, "garbage": garbage, "full_disk": full_disk}
+    actions = {"kill": kill, "stop": stop, "second_writer": second_writer, "cut": cut, "garbage": garbage,
+               "full_disk": full_disk}
     folder = Path(tempfile.mkdtemp(prefix="admf-fuzz-"))
     expected = {}
     for method in ("random", "tpe"):
