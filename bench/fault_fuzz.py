@@ -81,7 +81,7 @@ def stop(path: Path, run_dir: Path, rng: random.Random) -> str:
     signum = rng.choice((signal.SIGINT, signal.SIGTERM))
     process = subprocess.Popen([ADMF, *start_or_resume(path, run_dir)], stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
-    moment = rng.uniform(0.2, 6.0)  # while starting, or somewhere in the study
+    moment = rng.uniform(0.1, 6.0)  # while Python starts, while the study starts, or in the study
     time.sleep(moment)
     process.send_signal(signum)
     _, stderr = process.communicate()

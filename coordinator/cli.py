@@ -15,6 +15,7 @@ from rich.table import Table
 
 from containers.errors import AdmfError, StorageError
 from coordinator.config import ExperimentConfig, load_experiment
+from coordinator.entry import interrupted
 from coordinator.trial_log import PARAM_PREFIX
 from coordinator.workflows.backtest import load_data, run_backtest_workflow
 from coordinator.workflows.runs import (
@@ -58,9 +59,8 @@ def _guarded(debug: bool, work: Callable[[], None]) -> None:
             raise
         errors.print(f"error: {error}", markup=False)
         raise typer.Exit(error.exit_code) from None
-    except KeyboardInterrupt:
-        errors.print("interrupted", markup=False)
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as stop:
+        raise typer.Exit(interrupted(stop)) from None
     except OSError as error:  # a full disk, a read-only or forbidden folder, an I/O error: storage (exit 5)
         if debug:
             raise
@@ -257,9 +257,8 @@ def main() -> None:
             command = context.command_path if context is not None else "admf"
             errors.print(f"error: {command}: {error.format_message().rstrip('.')}; see {command} --help", markup=False)
             sys.exit(2)
-        if "Abort" in kinds:
-            errors.print("interrupted", markup=False)
-            sys.exit(130)
+        if "Abort" in kinds:  # click's own Ctrl-C
+            sys.exit(interrupted(KeyboardInterrupt()))
         raise
     sys.exit(code or 0)
 
