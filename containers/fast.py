@@ -68,7 +68,7 @@ class FastModel:
         self.config = config
         self.data = data
         self.hub = hub or IndicatorHub(data, [])
-        self.hub.ensure(plan(required_inputs(config)))
+        self.hub.ensure(plan(self._inputs()))
         self.periods_per_year = periods_per_year(config, data)
         self.books = [book for classifier in config.classifiers for book in classifier.portfolios]
         self.book_classifier = [c for c, classifier in enumerate(config.classifiers) for _ in classifier.portfolios]
@@ -94,20 +94,21 @@ class FastModel:
         self._static = self._kernel_arrays()
         self._by_lanes: dict[int, dict[str, Any]] = {}
 
+    def _inputs(self) -> Any:
+        """What the hub must compute: every classifier's, sizer's and strategy's inputs."""
+        return required_inputs(self.config)
+
     def _regime_codes(self, classifier: Any) -> np.ndarray:
-        rule = classifier.params
-        inputs = rule.inputs()
-        j = self.data.symbols.index(rule.symbol or self.data.symbols[0])
-        codes = rule.regime(self.hub.columns(inputs, j), self.hub.columns(inputs, j, lag=1))
-        return np.broadcast_to(np.asarray(codes, dtype=np.int64), (self.data.n_bars,))
+        return regime_column(classifier, self.hub)
+
+    def raw_signal(self, slot: Slot, params: Any) -> np.ndarray:
+        """The strategy's rule on the slot's symbol, per bar (NaN: nothing new)."""
+        return rule_column(params, self.hub, slot.symbol)
 
     def standing_signal(self, slot: Slot, params: Any, out: np.ndarray | None = None) -> np.ndarray:
         """The strategy's rule over the slot's column, held between signals and NaN where it abstains
         (outside its regimes or weighted 0 in the regime), into `out` if given."""
-        inputs = params.inputs()
-        self.hub.ensure(plan(inputs.values()))
-        now, prev = self.hub.columns(inputs, slot.symbol), self.hub.columns(inputs, slot.symbol, lag=1)
-        raw = np.broadcast_to(np.asarray(params.signal(now, prev), dtype=np.float64), (self.data.n_bars,))
+        raw = self.raw_signal(slot, params)
         where = self.active[slot.portfolio][slot.strategy]  # per regime code + 1
         codes = self.regimes[:, self.book_classifier[slot.portfolio]]
         active = self._everywhere if where.all() else where[codes + 1]
@@ -280,6 +281,24 @@ class FastModel:
         return open_positions_frame([
             (book.name, self.data.symbols[j], quantity[p, j], average[p, j], close[j])
             for p, book in enumerate(self.books) for j in range(self.data.n_symbols) if quantity[p, j] != 0])
+
+
+def regime_column(classifier: Any, hub: IndicatorHub) -> np.ndarray:
+    """A classifier's regime code per bar (-1 while it warms up) on its proxy symbol (the first by default)."""
+    rule, data = classifier.params, hub.data
+    inputs = rule.inputs()
+    hub.ensure(plan(inputs.values()))
+    j = data.symbols.index(rule.symbol or data.symbols[0])
+    codes = rule.regime(hub.columns(inputs, j), hub.columns(inputs, j, lag=1))
+    return np.broadcast_to(np.asarray(codes, dtype=np.int64), (data.n_bars,))
+
+
+def rule_column(params: Any, hub: IndicatorHub, symbol: int) -> np.ndarray:
+    """A strategy rule's value per bar on one symbol: signed strength, 0 for flat, NaN for nothing new."""
+    inputs = params.inputs()
+    hub.ensure(plan(inputs.values()))
+    now, prev = hub.columns(inputs, symbol), hub.columns(inputs, symbol, lag=1)
+    return np.broadcast_to(np.asarray(params.signal(now, prev), dtype=np.float64), (hub.data.n_bars,))
 
 
 def _constant_or_columns(per_symbol: list[Any], n_bars: int) -> float | np.ndarray:

@@ -1,0 +1,155 @@
+"""The SIGNAL_GENERATION and SIGNAL_REPLAY patterns (fast mode).
+
+Generation: data → indicators → classifiers → strategies, and nothing after them (no risk manager, no
+orders, no portfolio): each classifier's regime changes and each strategy variant's signal changes go
+to sparse logs (signal_log.py), one file per variant, on every symbol of the data.
+
+Replay: the logs → the portfolio's aggregator (weights, per-regime weights, regime filter) → the risk &
+portfolio containers → the engine. Indicators, classifiers and strategy rules are not computed again;
+only what the sizers read (volatility, ATR) is. A strategy's standing signal is rebuilt from its
+logged changes exactly, so a replay of the config a log was made from gives the FULL backtest's trades.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from containers.config import BacktestConfig
+from containers.data.market import MarketData
+from containers.factory import check_symbols
+from containers.fast import FastModel, Slot, regime_column, rule_column
+from containers.hub import IndicatorHub
+from containers.results import BacktestResult
+from containers.signal_log import Variant, changes, expand, read_log, write_once
+
+
+def classifier_variant(classifier: Any, data_hash: str, n_bars: int) -> Variant:
+    return Variant("classifier", classifier.type, classifier.params.model_dump(mode="json"), data_hash, n_bars)
+
+
+def strategy_variant(strategy: Any, data_hash: str, n_bars: int) -> Variant:
+    return Variant("strategy", strategy.type, strategy.params.model_dump(mode="json"), data_hash, n_bars)
+
+
+def _strategies(config: BacktestConfig) -> Iterator[Any]:
+    for classifier in config.classifiers:
+        for book in classifier.portfolios:
+            yield from book.strategies
+
+
+@dataclass(frozen=True)
+class Generated:
+    """What a generation run wrote: every variant's file, and whether it was new or already there."""
+
+    files: dict[str, Path]  # "classifier NAME" / "strategy PORTFOLIO.NAME" -> its log
+    written: list[Path]
+    reused: list[Path]
+
+
+def generate_signals(config: BacktestConfig, data: MarketData, folder: Path,
+                     hub: IndicatorHub | None = None) -> Generated:
+    """SIGNAL_GENERATION: writes each classifier's and strategy variant's log into `folder` once."""
+    check_symbols(config, data)
+    hub = hub or IndicatorHub(data, [])
+    folder.mkdir(parents=True, exist_ok=True)
+    data_hash, stamps = data.content_hash(), data.timestamps
+    files: dict[str, Path] = {}
+    written: list[Path] = []
+    reused: list[Path] = []
+
+    def keep(name: str, variant: Variant, frame_of: Any) -> None:
+        target = folder / variant.file_name
+        path, new = (target, False) if target.exists() else write_once(folder, variant, frame_of())
+        files[name] = path
+        (written if new else reused).append(path)
+
+    for classifier in config.classifiers:
+        def regimes(classifier: Any = classifier) -> pd.DataFrame:
+            codes = regime_column(classifier, hub)
+            bars = changes(codes.astype(np.float64))
+            labels = np.array(["unknown", *classifier.params.labels], dtype=object)
+            return pd.DataFrame({"bar": bars.astype(np.int64), "timestamp": stamps[bars], "code": codes[bars],
+                                 "regime": labels[codes[bars] + 1]})
+
+        keep(f"classifier {classifier.name}", classifier_variant(classifier, data_hash, data.n_bars), regimes)
+    for classifier in config.classifiers:
+        for book in classifier.portfolios:
+            for strategy in book.strategies:
+                def signals(strategy: Any = strategy) -> pd.DataFrame:
+                    parts = []
+                    for j, symbol in enumerate(data.symbols):
+                        column = rule_column(strategy.params, hub, j)
+                        bars = changes(column)
+                        parts.append(pd.DataFrame({"bar": bars.astype(np.int64), "timestamp": stamps[bars],
+                                                   "symbol": symbol, "value": column[bars],
+                                                   "price": data.close[bars, j]}))
+                    return pd.concat(parts, ignore_index=True)
+
+                keep(f"strategy {book.name}.{strategy.name}", strategy_variant(strategy, data_hash, data.n_bars),
+                     signals)
+    return Generated(files, written, reused)
+
+
+class SignalLogs:
+    """The SignalLogStreamer's store: every log a config's replay reads, loaded once and checked against
+    the data (its hash); columns rebuilt per (variant, symbol) on demand."""
+
+    def __init__(self, config: BacktestConfig, data: MarketData, folder: Path) -> None:
+        self.data, self.folder = data, folder
+        data_hash = data.content_hash()
+        self.frames: dict[str, pd.DataFrame] = {}
+        for classifier in config.classifiers:
+            self._load(classifier_variant(classifier, data_hash, data.n_bars))
+        for strategy in _strategies(config):
+            self._load(strategy_variant(strategy, data_hash, data.n_bars))
+
+    def _load(self, variant: Variant) -> None:
+        if variant.key not in self.frames:
+            self.frames[variant.key] = read_log(self.folder / variant.file_name, variant.kind, variant.data_hash)[1]
+
+    def regimes(self, variant: Variant) -> np.ndarray:
+        frame = self.frames[variant.key]
+        codes = expand(frame["bar"].to_numpy(), frame["code"].to_numpy(np.float64), self.data.n_bars, -1.0)
+        return codes.astype(np.int64)
+
+    def signal(self, variant: Variant, symbol: str) -> np.ndarray:
+        frame = self.frames[variant.key]
+        rows = frame[frame["symbol"] == symbol]
+        return expand(rows["bar"].to_numpy(), rows["value"].to_numpy(np.float64), self.data.n_bars)
+
+
+class ReplayModel(FastModel):
+    """The FULL model with the strategies' rules and the classifiers' regimes read from the logs."""
+
+    def __init__(self, config: BacktestConfig, data: MarketData, logs: SignalLogs,
+                 hub: IndicatorHub | None = None) -> None:
+        self.logs = logs
+        self._hash = data.content_hash()
+        super().__init__(config, data, hub)
+
+    def _inputs(self) -> Any:
+        """Only what the sizers read: nothing a strategy or classifier needs is computed."""
+        return (spec for classifier in self.config.classifiers for book in classifier.portfolios
+                for spec in book.sizer.inputs().values())
+
+    def _regime_codes(self, classifier: Any) -> np.ndarray:
+        return self.logs.regimes(classifier_variant(classifier, self._hash, self.data.n_bars))
+
+    def raw_signal(self, slot: Slot, params: Any) -> np.ndarray:
+        strategy = self.books[slot.portfolio].strategies[slot.strategy]
+        variant = strategy_variant(strategy, self._hash, self.data.n_bars)
+        if variant.params != params.model_dump(mode="json"):  # a swapped parameter set needs its own log
+            variant = Variant("strategy", strategy.type, params.model_dump(mode="json"), self._hash, self.data.n_bars)
+        return self.logs.signal(variant, self.data.symbols[slot.symbol])
+
+
+def run_replay(config: BacktestConfig, data: MarketData, folder: Path) -> BacktestResult:
+    """SIGNAL_REPLAY in fast mode: the config's portfolios over the logs in `folder`."""
+    check_symbols(config, data)
+    return ReplayModel(config, data, SignalLogs(config, data, folder)).run()
