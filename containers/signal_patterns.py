@@ -149,7 +149,8 @@ class ReplayModel(FastModel):
         return self.logs.signal(variant, self.data.symbols[slot.symbol])
 
 
-def run_replay(config: BacktestConfig, data: MarketData, folder: Path) -> BacktestResult:
-    """SIGNAL_REPLAY in fast mode: the config's portfolios over the logs in `folder`."""
+def run_replay(config: BacktestConfig, data: MarketData, logs: SignalLogs | Path) -> BacktestResult:
+    """SIGNAL_REPLAY in fast mode: the config's portfolios over its logs (loaded, or in a folder)."""
     check_symbols(config, data)
-    return ReplayModel(config, data, SignalLogs(config, data, folder)).run()
+    loaded = logs if isinstance(logs, SignalLogs) else SignalLogs(config, data, logs)
+    return ReplayModel(config, data, loaded).run()

@@ -17,7 +17,7 @@ from containers.errors import AdmfError, StorageError
 from coordinator.config import ExperimentConfig, load_experiment
 from coordinator.entry import interrupted
 from coordinator.trial_log import PARAM_PREFIX
-from coordinator.workflows.backtest import load_data, run_backtest_workflow
+from coordinator.workflows.backtest import GenerationRun, load_data, run_backtest_workflow, run_generation_workflow
 from coordinator.workflows.runs import (
     StudyReport,
     planned_trials,
@@ -119,6 +119,9 @@ def backtest(
 
 def _backtest(experiment: ExperimentConfig, config: Path, out: str | None, engine: EngineChoice | None) -> None:
     directory = run_directory(experiment.name, out, experiment.output.dir, config.parent)
+    if experiment.pattern == "signal_generation":
+        _generation(run_generation_workflow(experiment, config, directory))
+        return
     run = run_backtest_workflow(experiment, config, directory, engine.value if engine else None)
     console.print(_metrics_table(f"{experiment.name}: {run.data.n_bars} bars", run.result.metrics.to_dict()))
     console.print(f"{len(run.result.trades)} fills, {len(run.result.rejects)} vetoed orders "
@@ -126,6 +129,19 @@ def _backtest(experiment: ExperimentConfig, config: Path, out: str | None, engin
     if len(run.result.open_positions):
         console.print(f"{len(run.result.open_positions)} positions left open at the last bar (close_at_end: false); "
                       "see open_positions in metrics.json", markup=False)
+
+
+def _generation(run: GenerationRun) -> None:
+    table = Table(title=f"signal logs in {run.folder}")
+    for column in ("variant", "file", "changes"):
+        table.add_column(column)
+    written = set(run.generated.written)
+    for name, path in run.generated.files.items():
+        changes = len(pd.read_parquet(path, columns=["bar"]))
+        table.add_row(name, path.name + ("" if path in written else " (reused)"), f"{changes:,}")
+    console.print(table)
+    console.print(f"{len(run.generated.written)} logs written, {len(run.generated.reused)} reused (identical "
+                  f"variants); metadata in {run.directory / 'metadata.json'}", markup=False)
 
 
 WorkersOpt = Annotated[int | None, typer.Option("--workers", min=0,

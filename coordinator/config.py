@@ -36,6 +36,8 @@ class ExperimentConfig(BacktestConfig):
 
     name: Name
     type: Literal["backtest", "sweep"] = "backtest"
+    pattern: Literal["full", "signal_generation", "signal_replay"] = "full"
+    signals: str | None = Field(default=None, min_length=1, max_length=4096)  # the signal-log folder
     output: OutputConfig = OutputConfig()
     description: str = Field(default="", max_length=2000)
     sweep: SweepConfig | None = None
@@ -44,6 +46,8 @@ class ExperimentConfig(BacktestConfig):
     def _sweep_paths(self) -> ExperimentConfig:
         if self.type == "sweep" and self.sweep is None:
             raise ValueError("type: sweep needs a 'sweep' section (space, method...)")
+        if self.type == "sweep" and self.pattern != "full":
+            raise ValueError(f"pattern: {self.pattern} is for type: backtest; a sweep runs full backtests")
         if self.sweep is not None:
             for path in self.sweep.space:
                 _check(self, path, f"sweep.space.{path}")

@@ -15,6 +15,7 @@ from containers.errors import ConfigError, DataError
 from containers.factory import check_symbols
 from containers.results import BacktestResult
 from containers.run import Engine, run_backtest
+from containers.signal_patterns import Generated, SignalLogs, generate_signals, run_replay
 from coordinator import __version__
 from coordinator.config import ExperimentConfig
 from coordinator.workspace import ensure_writable, write_json, write_parquet
@@ -34,6 +35,44 @@ def load_data(config: ExperimentConfig, config_path: Path) -> MarketData:
         raise
 
 
+def signal_folder(config: ExperimentConfig, config_path: Path) -> Path:
+    """Where signal logs live: `signals:` (relative to the config file), else runs/signals, shared by every
+    run so that an identical variant is written once."""
+    if config.signals:
+        path = Path(config.signals)
+        return path if path.is_absolute() else config_path.parent / path
+    return Path("runs") / "signals"
+
+
+@dataclass(frozen=True)
+class GenerationRun:
+    directory: Path
+    folder: Path
+    data: MarketData
+    generated: Generated
+
+
+def run_generation_workflow(config: ExperimentConfig, config_path: Path, directory: Path) -> GenerationRun:
+    """SIGNAL_GENERATION: the logs of every classifier and strategy variant, and the run's metadata.json."""
+    data = load_data(config, config_path)
+    ensure_writable(directory)
+    folder = signal_folder(config, config_path)
+    ensure_writable(folder)
+    generated = generate_signals(config, data, folder)
+    files = {name: str(path) for name, path in generated.files.items()}
+    write_json(directory / "metadata.json", {
+        "name": config.name, "pattern": config.pattern, "signals": str(folder),
+        "config_hash": config.content_hash(), "data_hash": data.content_hash(), "admf_version": __version__,
+        "classifiers": [{"name": c.name, "type": c.type, "params": c.params.model_dump(mode="json"),
+                         "file": files[f"classifier {c.name}"]} for c in config.classifiers],
+        "strategies": [{"portfolio": book.name, "name": s.name, "type": s.type,
+                        "params": s.params.model_dump(mode="json"), "file": files[f"strategy {book.name}.{s.name}"]}
+                       for c in config.classifiers for book in c.portfolios for s in book.strategies],
+        "config": config.model_dump(mode="json"),
+    })
+    return GenerationRun(directory, folder, data, generated)
+
+
 @dataclass(frozen=True)
 class BacktestRun:
     directory: Path
@@ -43,9 +82,18 @@ class BacktestRun:
 
 def run_backtest_workflow(config: ExperimentConfig, config_path: Path, directory: Path,
                           engine: Engine | None = None) -> BacktestRun:
+    """FULL, or SIGNAL_REPLAY of the logs in the config's signal folder; writes the run directory."""
     data = load_data(config, config_path)
-    ensure_writable(directory)
-    result = run_backtest(config, data, engine)
+    if config.pattern == "signal_replay":  # every log is found and checked before the run directory is made
+        if (engine or config.execution.engine) != "fast":
+            raise ConfigError(f"{config_path}: pattern: signal_replay runs in the fast engine so far; set "
+                              "execution.engine: fast (or --engine fast)")
+        logs = SignalLogs(config, data, signal_folder(config, config_path))
+        ensure_writable(directory)
+        result = run_replay(config, data, logs)
+    else:
+        ensure_writable(directory)
+        result = run_backtest(config, data, engine)
     write_parquet(directory / "equity.parquet", result.equity.reset_index())
     write_parquet(directory / "trades.parquet", result.trades)
     write_parquet(directory / "rejects.parquet", result.rejects)
@@ -58,7 +106,7 @@ def run_backtest_workflow(config: ExperimentConfig, config_path: Path, directory
         "rejected_signals": len(result.rejects),
     })
     write_json(directory / "manifest.json", {
-        "name": config.name, "type": config.type, "config": config.model_dump(mode="json"),
+        "name": config.name, "type": config.type, "pattern": config.pattern, "config": config.model_dump(mode="json"),
         "config_hash": config.content_hash(), "data_hash": data.content_hash(),
         "bars": data.n_bars, "symbols": list(data.symbols),
         "first_timestamp": str(pd.Timestamp(data.timestamps[0])),

@@ -378,6 +378,17 @@ SPACE_CASES: dict[str, tuple[dict[str, Any], str]] = {
     "workers_negative": (edit(SWEEP, ("sweep.workers", -1)), "workers"),
 }
 CASES.update({name: config_case(config, needle) for name, (config, needle) in SPACE_CASES.items()})
+# --- signal patterns ---------------------------------------------------------------------------------
+CASES.update({
+    "pattern_unknown": config_case(edit(BASE, ("pattern", "signal_replya")), "pattern"),
+    "pattern_on_a_sweep": config_case(edit(SWEEP, ("pattern", "signal_generation")), "is for type: backtest"),
+    "replay_without_logs": Case(
+        {"exp.yaml": yaml.safe_dump(edit(BASE, ("pattern", "signal_replay"), ("signals", "logs")))},
+        ("run", "{dir}/exp.yaml", "--out", "{dir}/run"), 3, "no such signal log"),
+    "replay_in_the_event_engine": Case(
+        {"exp.yaml": yaml.safe_dump(edit(BASE, ("pattern", "signal_replay"), ("execution.engine", "event")))},
+        ("run", "{dir}/exp.yaml", "--out", "{dir}/run"), 2, "runs in the fast engine so far"),
+})
 CASES["grid_too_large_to_run_whole"] = config_case(
     edit(SWEEP, ("sweep.method", "grid"), ("sweep.n_trials", None),
          (SPACE, {"book.xo.fast": {"low": 2, "high": 100_000}, "book.xo.slow": {"low": 2, "high": 100_000}})),
