@@ -26,6 +26,7 @@ from containers.factory import check_symbols
 from containers.fast import FastModel, Slot, regime_column, rule_column
 from containers.hub import IndicatorHub
 from containers.results import BacktestResult
+from containers.signal_analysis import StrategySignals, correlation, distribution, signal_table, standing_of, summarize
 from containers.signal_log import Variant, changes, expand, read_log, write_once
 
 
@@ -154,3 +155,31 @@ def run_replay(config: BacktestConfig, data: MarketData, logs: SignalLogs | Path
     check_symbols(config, data)
     loaded = logs if isinstance(logs, SignalLogs) else SignalLogs(config, data, logs)
     return ReplayModel(config, data, loaded).run()
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The signal analysis of a generation run (signal_analysis.py)."""
+
+    signals: pd.DataFrame  # one row per signal
+    summary: pd.DataFrame  # per strategy and regime
+    distribution: dict[str, dict[str, float]]
+    correlation: pd.DataFrame
+
+
+def analyze(config: BacktestConfig, data: MarketData, logs: SignalLogs) -> Analysis:
+    """Each strategy's signals, from its log, in the regimes of its own classifier."""
+    data_hash = data.content_hash()
+    strategies = []
+    for classifier in config.classifiers:
+        codes = logs.regimes(classifier_variant(classifier, data_hash, data.n_bars))
+        labels = np.array(["unknown", *classifier.params.labels], dtype=object)[codes + 1]
+        for book in classifier.portfolios:
+            for strategy in book.strategies:
+                variant = strategy_variant(strategy, data_hash, data.n_bars)
+                standing = {symbol: standing_of(logs.signal(variant, symbol))
+                            for symbol in strategy.symbols or data.symbols}
+                strategies.append(StrategySignals(f"{book.name}.{strategy.name}", standing, labels))
+    table = signal_table(strategies, data)
+    names = [strategy.name for strategy in strategies]
+    return Analysis(table, summarize(table, names), distribution(table), correlation(strategies, data))

@@ -140,6 +140,14 @@ def _generation(run: GenerationRun) -> None:
         changes = len(pd.read_parquet(path, columns=["bar"]))
         table.add_row(name, path.name + ("" if path in written else " (reused)"), f"{changes:,}")
     console.print(table)
+    summary = Table(title="signal analysis (returns signed by direction; MAE/MFE over the next 20 bars)")
+    shown = ["signals", "win_rate_1", "expectancy_1", *[f"average_forward_{h}" for h in (1, 5, 10, 20)],
+             "average_mae", "average_mfe"]
+    for column in ("strategy", "regime", *shown):
+        summary.add_column(column.removeprefix("average_"), justify="right")
+    for _, row in run.analysis.summary.iterrows():
+        summary.add_row(row["strategy"], row["regime"], *[f"{row.get(c, float('nan')):,.4g}" for c in shown])
+    console.print(summary)
     console.print(f"{len(run.generated.written)} logs written, {len(run.generated.reused)} reused (identical "
                   f"variants); metadata in {run.directory / 'metadata.json'}", markup=False)
 

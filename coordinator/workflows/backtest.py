@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import platform
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -15,7 +17,7 @@ from containers.errors import ConfigError, DataError
 from containers.factory import check_symbols
 from containers.results import BacktestResult
 from containers.run import Engine, run_backtest
-from containers.signal_patterns import Generated, SignalLogs, generate_signals, run_replay
+from containers.signal_patterns import Analysis, Generated, SignalLogs, analyze, generate_signals, run_replay
 from coordinator import __version__
 from coordinator.config import ExperimentConfig
 from coordinator.workspace import ensure_writable, write_json, write_parquet
@@ -50,6 +52,7 @@ class GenerationRun:
     folder: Path
     data: MarketData
     generated: Generated
+    analysis: Analysis
 
 
 def run_generation_workflow(config: ExperimentConfig, config_path: Path, directory: Path) -> GenerationRun:
@@ -59,6 +62,11 @@ def run_generation_workflow(config: ExperimentConfig, config_path: Path, directo
     folder = signal_folder(config, config_path)
     ensure_writable(folder)
     generated = generate_signals(config, data, folder)
+    analysis = analyze(config, data, SignalLogs(config, data, folder))
+    write_parquet(directory / "signals.parquet", analysis.signals)
+    write_json(directory / "analysis.json", _finite({
+        "summary": analysis.summary.to_dict(orient="records"), "distribution": analysis.distribution,
+        "correlation": analysis.correlation.to_dict()}))
     files = {name: str(path) for name, path in generated.files.items()}
     write_json(directory / "metadata.json", {
         "name": config.name, "pattern": config.pattern, "signals": str(folder),
@@ -70,7 +78,18 @@ def run_generation_workflow(config: ExperimentConfig, config_path: Path, directo
                        for c in config.classifiers for book in c.portfolios for s in book.strategies],
         "config": config.model_dump(mode="json"),
     })
-    return GenerationRun(directory, folder, data, generated)
+    return GenerationRun(directory, folder, data, generated, analysis)
+
+
+def _finite(value: Any) -> Any:
+    """NaN and infinities as JSON's null (a figure with no signal to measure)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,13 @@ def test_generation_then_replay_gives_the_full_backtest(tmp_path: Path) -> None:
     assert [s["name"] for s in metadata["strategies"]] == ["xo", "mr", "bo"]
     assert {"config_hash", "data_hash", "admf_version"} <= set(metadata)
     assert not (tmp_path / "generate" / "trades.parquet").exists()  # no orders, no fills, no portfolio
+    analysis = json.loads((tmp_path / "generate" / "analysis.json").read_text())
+    assert {row["strategy"] for row in analysis["summary"]} == {"book.xo", "book.mr", "book.bo"}
+    assert set(analysis["correlation"]) == {"book.xo", "book.mr", "book.bo"} and set(analysis["distribution"]) == {
+        "mae", "mfe"}
+    signals = pd.read_parquet(tmp_path / "generate" / "signals.parquet")
+    assert set(signals["symbol"][signals["strategy"] == "book.bo"]) == {"AAA"}  # only the symbols it trades
+    assert "signal analysis" in done.stdout and "win_rate_1" in done.stdout
     again = admf("run", str(generation), "--out", str(tmp_path / "generate-again"))
     assert "0 logs written, 4 reused" in again.stdout, again.stdout
     replay = admf("run", str(_write(tmp_path, "replay", pattern="signal_replay")), "--out", str(tmp_path / "replay"))
