@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Mapping
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -20,6 +21,8 @@ from containers.hierarchy import (
     BacktestContainer,
     ClassifierContainer,
     DataStreamer,
+    RecordedClassifier,
+    RecordedStrategy,
     RiskPortfolioContainer,
     StrategyComponent,
 )
@@ -69,14 +72,26 @@ def sizing_periods_per_year(config: BacktestConfig, data: MarketData) -> np.ndar
     return data.periods_per_year_so_far()
 
 
+class Recorded(Protocol):
+    """Recorded regimes and rule values (a signal replay's logs) that stand in for the classifiers' and
+    strategies' rules."""
+
+    def regime_codes(self, classifier: Any) -> np.ndarray: ...
+
+    def rule_values(self, strategy: Any, symbol: str) -> np.ndarray: ...
+
+
 def build_backtest(config: BacktestConfig, data: MarketData, tracer: Tracer | None = None,
-                   precomputed: Mapping[str, np.ndarray] | None = None) -> BacktestContainer:
-    """A fresh hierarchy: nothing in it is shared with any other backtest except the read-only data."""
+                   precomputed: Mapping[str, np.ndarray] | None = None,
+                   recorded: Recorded | None = None) -> BacktestContainer:
+    """A fresh hierarchy: nothing in it is shared with any other backtest except the read-only data.
+    With `recorded`, classifiers and strategies replay it, and the hub computes only what sizers read."""
     check_symbols(config, data)
     dispatcher = Dispatcher(tracer)
     root = ScopedEventBus("backtest", dispatcher)
     streamer = DataStreamer(data, root)
-    specs = plan(required_inputs(config))
+    specs = plan(required_inputs(config) if recorded is None else
+                 (spec for c in config.classifiers for book in c.portfolios for spec in book.sizer.inputs().values()))
     own = {spec.key for spec in specs}  # only this config's indicators travel in its INDICATOR events
     reused = {key: array for key, array in (precomputed or {}).items() if key.split(".")[0] in own}
     hub = IndicatorHub(data, specs, reused)
@@ -88,7 +103,9 @@ def build_backtest(config: BacktestConfig, data: MarketData, tracer: Tracer | No
     for classifier_config in config.classifiers:
         rule = classifier_config.params
         proxy = data.symbols.index(rule.symbol or data.symbols[0])
-        classifier = ClassifierContainer(classifier_config.name, rule, proxy, hub, root.child(classifier_config.name))
+        name, bus_of_classifier = classifier_config.name, root.child(classifier_config.name)
+        classifier = ClassifierContainer(name, rule, proxy, hub, bus_of_classifier) if recorded is None else \
+            RecordedClassifier(name, recorded.regime_codes(classifier_config), rule.labels, hub, bus_of_classifier)
         for portfolio_config in classifier_config.portfolios:
             bus = classifier.bus.child(portfolio_config.name)
             portfolio = Portfolio(portfolio_config.name, portfolio_config.capital, data.symbols,
@@ -99,7 +116,10 @@ def build_backtest(config: BacktestConfig, data: MarketData, tracer: Tracer | No
             for strategy in portfolio_config.strategies:
                 indexes = {symbol: data.symbols.index(symbol) for symbol in strategy.symbols or data.symbols}
                 container.strategies.append(StrategyComponent(
-                    strategy.name, portfolio_config.name, strategy.params, indexes, strategy.regimes, hub, bus))
+                    strategy.name, portfolio_config.name, strategy.params, indexes, strategy.regimes, hub, bus)
+                    if recorded is None else RecordedStrategy(
+                    strategy.name, portfolio_config.name, {s: recorded.rule_values(strategy, s) for s in indexes},
+                    indexes, strategy.regimes, hub, bus))
             classifier.portfolios.append(container)
             portfolio_buses[portfolio_config.name] = bus
         classifiers.append(classifier)

@@ -61,6 +61,33 @@ class StrategyComponent:
                 self.bus.publish(Signal(t, self.portfolio, self.name, symbol, direction, abs(value), event.regime))
 
 
+class RecordedStrategy(StrategyComponent):
+    """A strategy whose rule's values were recorded (signal replay): per symbol, the value at each bar
+    (NaN: nothing new); inside its regimes it emits exactly what the rule emitted."""
+
+    def __init__(self, name: str, portfolio: str, columns: Mapping[str, np.ndarray], symbols: Mapping[str, int],
+                 regimes: tuple[str, ...] | None, hub: IndicatorHub, bus: ScopedEventBus) -> None:
+        self.columns = columns
+        super().__init__(name, portfolio, _NoRule(), symbols, regimes, hub, bus)
+
+    def on_classification(self, event: Classification) -> None:
+        t = event.bar_index
+        if self.regimes is not None and event.regime not in self.regimes:
+            return
+        for symbol in self.symbols:
+            value = float(self.columns[symbol][t])
+            if not np.isnan(value):
+                self.bus.publish(Signal(t, self.portfolio, self.name, symbol, int(np.sign(value)), abs(value),
+                                        event.regime))
+
+
+class _NoRule:
+    """What a recorded strategy reads from the hub: nothing."""
+
+    def inputs(self) -> dict[str, Input]:
+        return {}
+
+
 class ClassifierContainer:
     """Labels every bar with a regime from its rule and tells its risk & portfolio containers."""
 
@@ -86,6 +113,31 @@ class ClassifierContainer:
         regime = UNKNOWN if code < 0 else self.labels[code]
         changed, self.regime = regime != self.regime, regime
         self.bus.publish(Classification(t, self.name, regime, changed))
+
+
+class RecordedClassifier(ClassifierContainer):
+    """A classifier whose regime codes were recorded (signal replay): it labels each bar with them."""
+
+    def __init__(self, name: str, codes: np.ndarray, labels: tuple[str, ...], hub: IndicatorHub,
+                 bus: ScopedEventBus) -> None:
+        self.codes = codes
+        super().__init__(name, _Recorded(labels), 0, hub, bus)
+
+    def on_indicator(self, event: Indicator) -> None:
+        t = event.bar_index
+        code = int(self.codes[t])
+        self.history[t] = code
+        regime = UNKNOWN if code < 0 else self.labels[code]
+        changed, self.regime = regime != self.regime, regime
+        self.bus.publish(Classification(t, self.name, regime, changed))
+
+
+@dataclass(frozen=True)
+class _Recorded:
+    labels: tuple[str, ...]
+
+    def inputs(self) -> dict[str, Input]:
+        return {}
 
 
 @dataclass

@@ -22,10 +22,12 @@ import pandas as pd
 
 from containers.config import BacktestConfig
 from containers.data.market import MarketData
-from containers.factory import check_symbols
+from containers.event_run import collect
+from containers.factory import build_backtest, check_symbols, periods_per_year
 from containers.fast import FastModel, Slot, regime_column, rule_column
 from containers.hub import IndicatorHub
 from containers.results import BacktestResult
+from containers.run import Engine
 from containers.signal_analysis import StrategySignals, correlation, distribution, signal_table, standing_of, summarize
 from containers.signal_log import Variant, changes, expand, read_log, write_once
 
@@ -103,7 +105,7 @@ class SignalLogs:
 
     def __init__(self, config: BacktestConfig, data: MarketData, folder: Path) -> None:
         self.data, self.folder = data, folder
-        data_hash = data.content_hash()
+        self.data_hash = data_hash = data.content_hash()
         self.frames: dict[str, pd.DataFrame] = {}
         for classifier in config.classifiers:
             self._load(classifier_variant(classifier, data_hash, data.n_bars))
@@ -123,6 +125,14 @@ class SignalLogs:
         frame = self.frames[variant.key]
         rows = frame[frame["symbol"] == symbol]
         return expand(rows["bar"].to_numpy(), rows["value"].to_numpy(np.float64), self.data.n_bars)
+
+    def regime_codes(self, classifier: Any) -> np.ndarray:
+        """A configured classifier's recorded regime codes (what the event engine's replay reads)."""
+        return self.regimes(classifier_variant(classifier, self.data_hash, self.data.n_bars))
+
+    def rule_values(self, strategy: Any, symbol: str) -> np.ndarray:
+        """A configured strategy's recorded rule values on one symbol."""
+        return self.signal(strategy_variant(strategy, self.data_hash, self.data.n_bars), symbol)
 
 
 class ReplayModel(FastModel):
@@ -150,10 +160,16 @@ class ReplayModel(FastModel):
         return self.logs.signal(variant, self.data.symbols[slot.symbol])
 
 
-def run_replay(config: BacktestConfig, data: MarketData, logs: SignalLogs | Path) -> BacktestResult:
-    """SIGNAL_REPLAY in fast mode: the config's portfolios over its logs (loaded, or in a folder)."""
+def run_replay(config: BacktestConfig, data: MarketData, logs: SignalLogs | Path,
+               engine: Engine | None = None) -> BacktestResult:
+    """SIGNAL_REPLAY: the config's portfolios over its logs (loaded, or in a folder), in the fast engine
+    (the compiled kernel) or the event engine (the hierarchy with recorded classifiers and strategies)."""
     check_symbols(config, data)
     loaded = logs if isinstance(logs, SignalLogs) else SignalLogs(config, data, logs)
+    if (engine or config.execution.engine) == "event":
+        container = build_backtest(config, data, recorded=loaded)
+        container.run()
+        return collect(container, periods_per_year(config, data))
     return ReplayModel(config, data, loaded).run()
 
 

@@ -104,12 +104,9 @@ def run_backtest_workflow(config: ExperimentConfig, config_path: Path, directory
     """FULL, or SIGNAL_REPLAY of the logs in the config's signal folder; writes the run directory."""
     data = load_data(config, config_path)
     if config.pattern == "signal_replay":  # every log is found and checked before the run directory is made
-        if (engine or config.execution.engine) != "fast":
-            raise ConfigError(f"{config_path}: pattern: signal_replay runs in the fast engine so far; set "
-                              "execution.engine: fast (or --engine fast)")
         logs = SignalLogs(config, data, signal_folder(config, config_path))
         ensure_writable(directory)
-        result = run_replay(config, data, logs)
+        result = run_replay(config, data, logs, engine)
     else:
         ensure_writable(directory)
         result = run_backtest(config, data, engine)

@@ -385,9 +385,6 @@ CASES.update({
     "replay_without_logs": Case(
         {"exp.yaml": yaml.safe_dump(edit(BASE, ("pattern", "signal_replay"), ("signals", "logs")))},
         ("run", "{dir}/exp.yaml", "--out", "{dir}/run"), 3, "no such signal log"),
-    "replay_in_the_event_engine": Case(
-        {"exp.yaml": yaml.safe_dump(edit(BASE, ("pattern", "signal_replay"), ("execution.engine", "event")))},
-        ("run", "{dir}/exp.yaml", "--out", "{dir}/run"), 2, "runs in the fast engine so far"),
 })
 CASES["grid_too_large_to_run_whole"] = config_case(
     edit(SWEEP, ("sweep.method", "grid"), ("sweep.n_trials", None),

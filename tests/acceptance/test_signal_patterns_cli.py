@@ -51,8 +51,12 @@ def test_generation_then_replay_gives_the_full_backtest(tmp_path: Path) -> None:
     assert "0 logs written, 4 reused" in again.stdout, again.stdout
     replay = admf("run", str(_write(tmp_path, "replay", pattern="signal_replay")), "--out", str(tmp_path / "replay"))
     assert replay.returncode == 0, replay.stderr
-    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "full" / "trades.parquet"),
-                                  pd.read_parquet(tmp_path / "replay" / "trades.parquet"))
+    event = admf("run", str(_write(tmp_path, "replay", pattern="signal_replay")), "--engine", "event", "--out",
+                 str(tmp_path / "event"))
+    assert event.returncode == 0, event.stderr
+    trades = pd.read_parquet(tmp_path / "full" / "trades.parquet")
+    for run in ("replay", "event"):
+        pd.testing.assert_frame_equal(trades, pd.read_parquet(tmp_path / run / "trades.parquet"), rtol=1e-9)
     totals = [json.loads((tmp_path / run / "metrics.json").read_text())["total"] for run in ("full", "replay")]
     assert totals[0] == totals[1]
 

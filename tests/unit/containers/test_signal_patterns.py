@@ -16,6 +16,7 @@ from containers.data.config import SyntheticData
 from containers.data.synthetic import generate_synthetic
 from containers.errors import DataError
 from containers.fast import run_fast
+from containers.run import run_backtest
 from containers.signal_log import changes, expand
 from containers.signal_patterns import generate_signals, run_replay
 from tests.unit.containers.test_parity import DATA, random_config
@@ -39,16 +40,20 @@ def test_changes_by_hand() -> None:
 
 @pytest.mark.parametrize("seed", range(40))
 def test_generation_then_replay_equals_the_full_backtest(seed: int, tmp_path: Path) -> None:
-    """Scenario 8 on the parity suite's random configs: every strategy, sizer, limit, aggregator,
-    per-regime weight map and regime filter."""
+    """Scenario 8 on the parity suite's random configs (every strategy, sizer, limit, aggregator,
+    per-regime weight map and regime filter), in both engines: the event engine's replay runs the
+    hierarchy with recorded classifiers and strategies, the fast one the kernel."""
     config, n_symbols = random_config(seed)
     data = DATA[n_symbols]
     generate_signals(config, data, tmp_path)
-    full, replay = run_fast(config, data), run_replay(config, data, tmp_path)
-    pd.testing.assert_frame_equal(full.trades, replay.trades)
-    pd.testing.assert_frame_equal(full.equity, replay.equity, check_exact=False, rtol=1e-9, atol=1e-9)
-    pd.testing.assert_frame_equal(full.rejects, replay.rejects)
-    pd.testing.assert_frame_equal(full.regimes, replay.regimes)
+    for engine in ("fast", "event"):
+        full, replay = run_backtest(config, data, engine), run_replay(config, data, tmp_path, engine)
+        assert replay.engine == engine
+        pd.testing.assert_frame_equal(full.trades, replay.trades)
+        pd.testing.assert_frame_equal(full.equity, replay.equity, check_exact=False, rtol=1e-9, atol=1e-9)
+        pd.testing.assert_frame_equal(full.rejects, replay.rejects)
+        pd.testing.assert_frame_equal(full.regimes, replay.regimes)
+        pd.testing.assert_frame_equal(full.open_positions, replay.open_positions)
 
 
 def test_the_random_configs_cover_every_built_in_strategy() -> None:
