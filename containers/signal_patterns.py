@@ -12,20 +12,24 @@ logged changes exactly, so a replay of the config a log was made from gives the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 
 from containers.config import BacktestConfig
 from containers.data.market import MarketData
+from containers.errors import ConfigError
 from containers.event_run import collect
 from containers.factory import build_backtest, check_symbols, periods_per_year
-from containers.fast import FastModel, Slot, regime_column, rule_column
+from containers.fast import BATCH_LANES, FastModel, Slot, regime_column, rule_column
 from containers.hub import IndicatorHub
+from containers.metric_kernels import finish
+from containers.metrics import METRIC_NAMES
 from containers.results import BacktestResult
 from containers.run import Engine
 from containers.signal_analysis import StrategySignals, correlation, distribution, signal_table, standing_of, summarize
@@ -107,6 +111,7 @@ class SignalLogs:
         self.data, self.folder = data, folder
         self.data_hash = data_hash = data.content_hash()
         self.frames: dict[str, pd.DataFrame] = {}
+        self._columns: dict[tuple[str, str], np.ndarray] = {}  # (variant, symbol) -> its rebuilt column
         for classifier in config.classifiers:
             self._load(classifier_variant(classifier, data_hash, data.n_bars))
         for strategy in _strategies(config):
@@ -122,9 +127,14 @@ class SignalLogs:
         return codes.astype(np.int64)
 
     def signal(self, variant: Variant, symbol: str) -> np.ndarray:
-        frame = self.frames[variant.key]
-        rows = frame[frame["symbol"] == symbol]
-        return expand(rows["bar"].to_numpy(), rows["value"].to_numpy(np.float64), self.data.n_bars)
+        """The rule's value per bar on one symbol, rebuilt once from the log (read-only)."""
+        if (variant.key, symbol) not in self._columns:
+            frame = self.frames[variant.key]
+            rows = frame[frame["symbol"] == symbol]
+            column = expand(rows["bar"].to_numpy(), rows["value"].to_numpy(np.float64), self.data.n_bars)
+            column.flags.writeable = False
+            self._columns[(variant.key, symbol)] = column
+        return self._columns[(variant.key, symbol)]
 
     def regime_codes(self, classifier: Any) -> np.ndarray:
         """A configured classifier's recorded regime codes (what the event engine's replay reads)."""
@@ -199,3 +209,42 @@ def analyze(config: BacktestConfig, data: MarketData, logs: SignalLogs) -> Analy
     table = signal_table(strategies, data)
     names = [strategy.name for strategy in strategies]
     return Analysis(table, summarize(table, names), distribution(table), correlation(strategies, data))
+
+
+def _weighted(config: BacktestConfig, weights: Mapping[str, float], where: str) -> BacktestConfig:
+    """The config with strategy weights {"portfolio.strategy": weight} set (the others as configured)."""
+    raw = config.model_dump(mode="json")
+    known = set()
+    for classifier in raw["classifiers"]:
+        for book in classifier["portfolios"]:
+            for strategy in book["strategies"]:
+                name = f"{book['name']}.{strategy['name']}"
+                known.add(name)
+                if name in weights:
+                    strategy["weight"] = weights[name]
+    unknown = sorted(set(weights) - known)
+    if unknown:
+        raise ConfigError(f"{where}: no strategy '{unknown[0]}' in the config (known: {', '.join(sorted(known))})")
+    try:
+        return BacktestConfig.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(f"{where}: {error.errors()[0]['msg']}") from error
+
+
+def replay_batch(config: BacktestConfig, data: MarketData, logs: SignalLogs,
+                 weight_sets: Sequence[Mapping[str, float]], lanes: int = BATCH_LANES) -> pd.DataFrame:
+    """Many strategy-weight sets over the same loaded logs in one call (what the ensemble phase
+    evaluates): one row per set, its weights then the metrics of all portfolios together, exactly as
+    `run_replay` of the config with those weights reports them. Sets run `lanes` at a time through one
+    kernel pass; the logs' columns are rebuilt once for all of them."""
+    check_symbols(config, data)
+    base = ReplayModel(config, data, logs)
+    metrics: list[np.ndarray] = []
+    for start in range(0, len(weight_sets), lanes):
+        chunk = weight_sets[start:start + lanes]
+        values = np.vstack([ReplayModel(_weighted(config, weights, f"weight set {start + lane}"), data, logs,
+                                        base.hub).target_values for lane, weights in enumerate(chunk)])
+        accumulators = base.simulate(values, record=False, lanes=len(chunk))[6]
+        metrics.extend(finish(accumulators[lane], base.periods_per_year) for lane in range(len(chunk)))
+    frame = pd.DataFrame(np.array(metrics).reshape(len(metrics), len(METRIC_NAMES)), columns=list(METRIC_NAMES))
+    return pd.concat([pd.DataFrame([dict(weights) for weights in weight_sets]), frame], axis=1)

@@ -158,3 +158,27 @@ def test_random_configs_really_filter_by_regime() -> None:
     filtered = sum(1 for seed in range(40) for classifier in random_config(seed)[0].classifiers
                    for book in classifier.portfolios for strategy in book.strategies if strategy.regimes)
     assert filtered >= 5, filtered
+
+
+def test_a_batch_of_weight_sets_gives_each_set_exactly_its_single_replay(tmp_path: Path) -> None:
+    from containers.errors import ConfigError
+    from containers.metrics import METRIC_NAMES
+    from containers.signal_patterns import SignalLogs, _weighted, replay_batch
+
+    data = generate_synthetic(SyntheticData(symbols=("A", "B"), bars=600, seed=9, freq="1h"))
+    config = _config()
+    generate_signals(config, data, tmp_path)
+    logs = SignalLogs(config, data, tmp_path)
+    sets = [{"p.xo": 1.0, "p.mr": 1.0}, {"p.xo": 0.2, "p.mr": 0.8}, {"p.xo": 0.0}, {"p.mr": 0.0},
+            {"p.xo": 3.0, "p.mr": 0.5}]  # five sets: a full chunk of four lanes and one more
+    frame = replay_batch(config, data, logs, sets)
+    assert len(frame) == 5
+    for row, weights in zip(frame.itertuples(index=False), sets, strict=True):
+        alone = run_replay(_weighted(config, weights, "test"), data, logs).metrics
+        assert [getattr(row, name) for name in METRIC_NAMES] == pytest.approx(list(alone[list(METRIC_NAMES)]),
+                                                                                rel=1e-12, nan_ok=True)
+    assert frame["total_return_pct"].nunique() >= 4  # the weights matter
+    with pytest.raises(ConfigError, match=r"weight set 0: no strategy 'p\.nope'"):
+        replay_batch(config, data, logs, [{"p.nope": 1.0}])
+    with pytest.raises(ConfigError, match="weight set 1: "):
+        replay_batch(config, data, logs, [{"p.xo": 1.0}, {"p.xo": -1.0}])
