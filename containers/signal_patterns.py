@@ -21,13 +21,16 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
+from containers.bus import Dispatcher, ScopedEventBus, Tracer
 from containers.config import BacktestConfig
 from containers.data.market import MarketData
 from containers.errors import ConfigError
 from containers.event_run import collect
-from containers.factory import build_backtest, check_symbols, periods_per_year
+from containers.events import Signal
+from containers.factory import build_backtest, check_symbols, periods_per_year, required_inputs
 from containers.fast import BATCH_LANES, FastModel, Slot, regime_column, rule_column
-from containers.hub import IndicatorHub
+from containers.hierarchy import ClassifierContainer, DataStreamer, StrategyComponent
+from containers.hub import IndicatorHub, plan
 from containers.metric_kernels import finish
 from containers.metrics import METRIC_NAMES
 from containers.results import BacktestResult
@@ -60,10 +63,12 @@ class Generated:
 
 
 def generate_signals(config: BacktestConfig, data: MarketData, folder: Path,
-                     hub: IndicatorHub | None = None) -> Generated:
-    """SIGNAL_GENERATION: writes each classifier's and strategy variant's log into `folder` once."""
+                     hub: IndicatorHub | None = None, engine: Engine = "fast") -> Generated:
+    """SIGNAL_GENERATION: writes each classifier's and strategy variant's log into `folder` once, from
+    whole columns (fast) or from the event engine's SIGNAL events (event); both give the same logs."""
     check_symbols(config, data)
     hub = hub or IndicatorHub(data, [])
+    regimes_of, rules_of = generate_events(config, data) if engine == "event" else ({}, {})
     folder.mkdir(parents=True, exist_ok=True)
     data_hash, stamps = data.content_hash(), data.timestamps
     files: dict[str, Path] = {}
@@ -78,7 +83,8 @@ def generate_signals(config: BacktestConfig, data: MarketData, folder: Path,
 
     for classifier in config.classifiers:
         def regimes(classifier: Any = classifier) -> pd.DataFrame:
-            codes = regime_column(classifier, hub)
+            codes = regimes_of.get(classifier.name)
+            codes = regime_column(classifier, hub) if codes is None else codes
             bars = changes(codes.astype(np.float64))
             labels = np.array(["unknown", *classifier.params.labels], dtype=object)
             return pd.DataFrame({"bar": bars.astype(np.int64), "timestamp": stamps[bars], "code": codes[bars],
@@ -88,10 +94,11 @@ def generate_signals(config: BacktestConfig, data: MarketData, folder: Path,
     for classifier in config.classifiers:
         for book in classifier.portfolios:
             for strategy in book.strategies:
-                def signals(strategy: Any = strategy) -> pd.DataFrame:
+                def signals(strategy: Any = strategy, book: Any = book) -> pd.DataFrame:
                     parts = []
                     for j, symbol in enumerate(data.symbols):
-                        column = rule_column(strategy.params, hub, j)
+                        column = rules_of.get((f"{book.name}.{strategy.name}", symbol))
+                        column = rule_column(strategy.params, hub, j) if column is None else column
                         bars = changes(column)
                         parts.append(pd.DataFrame({"bar": bars.astype(np.int64), "timestamp": stamps[bars],
                                                    "symbol": symbol, "value": column[bars],
@@ -248,3 +255,42 @@ def replay_batch(config: BacktestConfig, data: MarketData, logs: SignalLogs,
         metrics.extend(finish(accumulators[lane], base.periods_per_year) for lane in range(len(chunk)))
     frame = pd.DataFrame(np.array(metrics).reshape(len(metrics), len(METRIC_NAMES)), columns=list(METRIC_NAMES))
     return pd.concat([pd.DataFrame([dict(weights) for weights in weight_sets]), frame], axis=1)
+
+
+def generate_events(config: BacktestConfig, data: MarketData, tracer: Tracer | None = None,
+                    ) -> tuple[dict[str, np.ndarray], dict[tuple[str, str], np.ndarray]]:
+    """SIGNAL_GENERATION in the event engine (the readable reference of `generate_signals`): the data
+    streamer, the indicator hub, the classifier containers and the strategies on their buses, and
+    nothing else: no risk manager, no portfolio, no engine. Returns each classifier's regime code per bar
+    (name -> column), and each strategy's rule value per bar on each symbol ((portfolio.strategy,
+    symbol) -> column), as its SIGNAL events carried it."""
+    check_symbols(config, data)
+    dispatcher = Dispatcher(tracer)
+    root = ScopedEventBus("generation", dispatcher)
+    streamer = DataStreamer(data, root)
+    hub = IndicatorHub(data, plan(required_inputs(config)))
+    hub.attach(root)
+    columns: dict[tuple[str, str], np.ndarray] = {}
+    classifiers: list[ClassifierContainer] = []
+
+    def record(signal: Signal) -> None:
+        columns[(f"{signal.portfolio}.{signal.strategy}", signal.symbol)][signal.bar_index] = \
+            signal.direction * signal.strength
+
+    for classifier_config in config.classifiers:
+        rule = classifier_config.params
+        proxy = data.symbols.index(rule.symbol or data.symbols[0])
+        classifier = ClassifierContainer(classifier_config.name, rule, proxy, hub, root.child(classifier_config.name))
+        classifiers.append(classifier)
+        for book in classifier_config.portfolios:
+            bus = classifier.bus.child(book.name)
+            bus.subscribe(Signal, record)
+            for strategy in book.strategies:  # every symbol of the data, no regime filter: the rule itself
+                indexes = {symbol: j for j, symbol in enumerate(data.symbols)}
+                StrategyComponent(strategy.name, book.name, strategy.params, indexes, None, hub, bus)
+                for symbol in data.symbols:
+                    columns[(f"{book.name}.{strategy.name}", symbol)] = np.full(data.n_bars, np.nan)
+    for t in range(data.n_bars):
+        streamer.emit(t)
+        dispatcher.drain()
+    return {classifier.name: classifier.history for classifier in classifiers}, columns

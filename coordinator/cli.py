@@ -120,7 +120,7 @@ def backtest(
 def _backtest(experiment: ExperimentConfig, config: Path, out: str | None, engine: EngineChoice | None) -> None:
     directory = run_directory(experiment.name, out, experiment.output.dir, config.parent)
     if experiment.pattern == "signal_generation":
-        _generation(run_generation_workflow(experiment, config, directory))
+        _generation(run_generation_workflow(experiment, config, directory, engine.value if engine else None))
         return
     run = run_backtest_workflow(experiment, config, directory, engine.value if engine else None)
     console.print(_metrics_table(f"{experiment.name}: {run.data.n_bars} bars", run.result.metrics.to_dict()))

@@ -55,13 +55,14 @@ class GenerationRun:
     analysis: Analysis
 
 
-def run_generation_workflow(config: ExperimentConfig, config_path: Path, directory: Path) -> GenerationRun:
+def run_generation_workflow(config: ExperimentConfig, config_path: Path, directory: Path,
+                            engine: Engine | None = None) -> GenerationRun:
     """SIGNAL_GENERATION: the logs of every classifier and strategy variant, and the run's metadata.json."""
     data = load_data(config, config_path)
     ensure_writable(directory)
     folder = signal_folder(config, config_path)
     ensure_writable(folder)
-    generated = generate_signals(config, data, folder)
+    generated = generate_signals(config, data, folder, engine=engine or config.execution.engine)
     analysis = analyze(config, data, SignalLogs(config, data, folder))
     write_parquet(directory / "signals.parquet", analysis.signals)
     write_json(directory / "analysis.json", _finite({

@@ -182,3 +182,27 @@ def test_a_batch_of_weight_sets_gives_each_set_exactly_its_single_replay(tmp_pat
         replay_batch(config, data, logs, [{"p.nope": 1.0}])
     with pytest.raises(ConfigError, match="weight set 1: "):
         replay_batch(config, data, logs, [{"p.xo": 1.0}, {"p.xo": -1.0}])
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_generation_in_the_event_engine_emits_only_signals_and_matches_the_logs(seed: int, tmp_path: Path) -> None:
+    from containers.events import Fill, Order, Signal
+    from containers.signal_patterns import SignalLogs, generate_events, strategy_variant
+
+    config, n_symbols = random_config(seed)
+    data = DATA[n_symbols]
+    seen: set[type] = set()
+    _, columns = generate_events(config, data, tracer=lambda bus, event: seen.add(type(event)))
+    assert Signal in seen and not seen & {Order, Fill}  # no risk manager, no orders, no portfolio
+    generate_signals(config, data, tmp_path / "fast")
+    assert generate_signals(config, data, tmp_path / "event", engine="event").written  # same names, same rows
+    for fast in (tmp_path / "fast").iterdir():
+        pd.testing.assert_frame_equal(pd.read_parquet(fast), pd.read_parquet(tmp_path / "event" / fast.name))
+    logs = SignalLogs(config, data, tmp_path / "fast")
+    for classifier in config.classifiers:
+        for book in classifier.portfolios:
+            for strategy in book.strategies:
+                variant = strategy_variant(strategy, data.content_hash(), data.n_bars)
+                for symbol in data.symbols:
+                    np.testing.assert_array_equal(columns[(f"{book.name}.{strategy.name}", symbol)],
+                                                  logs.signal(variant, symbol))
