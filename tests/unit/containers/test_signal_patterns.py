@@ -206,3 +206,30 @@ def test_generation_in_the_event_engine_emits_only_signals_and_matches_the_logs(
                 for symbol in data.symbols:
                     np.testing.assert_array_equal(columns[(f"{book.name}.{strategy.name}", symbol)],
                                                   logs.signal(variant, symbol))
+
+
+@pytest.mark.parametrize(("seed", "target"), [(3, "low_volatility"), (4, "high_volatility"), (5, "low_volatility")])
+def test_a_regime_filtered_replay_opens_only_inside_the_regime_and_never_keeps_a_position_outside(
+        seed: int, target: str, tmp_path: Path) -> None:
+    """Scenario 14: entries only inside the target regime; leaving it always exits (by the next open)."""
+    data = generate_synthetic(SyntheticData(symbols=("A", "B"), bars=2000, seed=seed, freq="1h"))
+    config = BacktestConfig.model_validate({
+        "data": {"synthetic": {"symbols": ["A", "B"]}}, "execution": {"close_at_end": False},
+        "classifiers": [{"name": "vol", "type": "volatility", "params": {"fast": 10, "slow": 50}, "portfolios": [
+            {"name": "p", "capital": 100_000, "sizer": {"type": "percentage", "pct": 40}, "strategies": [
+                {"name": "s", "type": "ma_crossover", "params": {"fast": 5, "slow": 20, "signal": "state"},
+                 "regimes": [target]},
+                {"name": "m", "type": "momentum", "regimes": [target]}]}]}]})
+    generate_signals(config, data, tmp_path)
+    for engine in ("fast", "event"):
+        result = run_replay(config, data, tmp_path, engine)
+        outside = result.regimes["vol"].to_numpy() != target
+        assert outside.any() and not outside.all()
+        entries = result.trades[~result.trades["closing"]]
+        assert len(entries) > 10 and (entries["regime"] == target).all()
+        for symbol in data.symbols:
+            held = np.zeros(data.n_bars)
+            for row in result.trades[result.trades["symbol"] == symbol].itertuples():
+                held[row.bar_index:] += row.quantity
+            # a decision at bar t fills at t + 1: after a bar outside the regime nothing is held
+            assert not any(outside[t] and held[t + 1] != 0 for t in range(data.n_bars - 1)), (engine, symbol)
