@@ -287,3 +287,20 @@ def test_sweep_config_errors_name_the_path(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "sweep.space.book.xo.fastt: path 'book.xo.fastt': 'fastt' is not a parameter here" in done.stderr
     assert "did you mean 'fast'?" in done.stderr
+
+
+def test_batched_replay_on_ray_reads_the_logs_from_the_object_store_and_equals_the_local_batch(
+        ray_cluster: Any, tmp_path: Path) -> None:
+    from containers.data.config import SyntheticData
+    from containers.data.synthetic import generate_synthetic
+    from containers.signal_patterns import SignalLogs, generate_signals, replay_batch
+    from tests.unit.containers.test_signal_patterns import _config
+    from workers.replay import replay_on_ray
+
+    data = generate_synthetic(SyntheticData(symbols=("A", "B"), bars=800, seed=12, freq="1h"))
+    config = _config()
+    generate_signals(config, data, tmp_path)
+    logs = SignalLogs(config, data, tmp_path)
+    sets = [{"p.xo": w, "p.mr": 1 - w} for w in (0.0, 0.1, 0.25, 0.4, 0.5, 0.6, 0.75, 0.9, 1.0)]
+    distributed = replay_on_ray(config, logs, sets, chunk=4)  # three tasks
+    pd.testing.assert_frame_equal(distributed, replay_batch(config, data, logs, sets))
