@@ -105,6 +105,7 @@ class BacktestConfig(StrictModel):
     @model_validator(mode="after")
     def _names_and_regimes(self) -> BacktestConfig:
         seen: dict[str, str] = {}
+        dotted: dict[str, str] = {}  # portfolio.strategy: how sweep paths, signal logs and weight sets name one
         for i, classifier in enumerate(self.classifiers):
             _unique(seen, classifier.name, f"classifiers[{i}]")
             labels = CLASSIFIERS[classifier.type].labels
@@ -114,6 +115,7 @@ class BacktestConfig(StrictModel):
                 for k, strategy in enumerate(portfolio.strategies):
                     where = f"classifiers[{i}].portfolios[{j}].strategies[{k}]"
                     _unique(seen, f"{portfolio.name}/{strategy.name}", where)
+                    _unique(dotted, f"{portfolio.name}.{strategy.name}", where)
                     for regime in strategy.regimes or ():
                         if regime not in labels:
                             raise ValueError(

@@ -5,9 +5,12 @@ A signal is a bar where a strategy's standing signal asks for a new side: non-ze
 it held the bar before. For each one, from the close at that bar (the signal's price) and signed by
 its direction:
 - forward returns after 1, 5, 10 and 20 bars (close to close); missing past the data's end;
-- MAE and MFE over the next 20 bars: the worst and best move to a bar's low or high (a long's worst
-  is the lowest low, its best the highest high; a short's the other way round), with the bars to the
-  first bar that reaches it.
+- MAE and MFE over the next 20 bars (fewer at the data's end): the worst and best move to a bar's low
+  or high (a long's worst is the lowest low, its best the highest high; a short's the other way
+  round), with the bars to the first bar that reaches it. They are not clamped at 0: a MAE above 0
+  means even the worst bar was a gain.
+The strategy's own rule is measured, without its `regimes:` filter, so that each regime's rows say how
+it would do there; prices are closes (FULL fills at the next open by default).
 Per strategy and per regime of its classifier (at the signal's bar), and for all regimes together:
 the count, the 1-bar win rate (share of 1-bar returns above 0), expectancy (p·average win + (1−p)·average
 loss over the 1-bar returns, a loss being a return ≤ 0), the average forward returns, MAE, MFE, bars to

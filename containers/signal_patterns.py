@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from containers.bus import Dispatcher, ScopedEventBus, Tracer
 from containers.config import BacktestConfig
 from containers.data.market import MarketData
-from containers.errors import ConfigError
+from containers.errors import ConfigError, DataError
 from containers.event_run import collect
 from containers.events import Signal
 from containers.factory import build_backtest, check_symbols, periods_per_year, required_inputs
@@ -76,8 +76,7 @@ def generate_signals(config: BacktestConfig, data: MarketData, folder: Path,
     reused: list[Path] = []
 
     def keep(name: str, variant: Variant, frame_of: Any) -> None:
-        target = folder / variant.file_name
-        path, new = (target, False) if target.exists() else write_once(folder, variant, frame_of())
+        path, new = write_once(folder, variant, frame_of)  # computed only when no whole log of it is there
         files[name] = path
         (written if new else reused).append(path)
 
@@ -126,16 +125,22 @@ class SignalLogs:
 
     def _load(self, variant: Variant) -> None:
         if variant.key not in self.frames:
-            self.frames[variant.key] = read_log(self.folder / variant.file_name, variant.kind, variant.data_hash)[1]
+            self.frames[variant.key] = read_log(self.folder / variant.file_name, variant)
 
     def regimes(self, variant: Variant) -> np.ndarray:
-        frame = self.frames[variant.key]
-        codes = expand(frame["bar"].to_numpy(), frame["code"].to_numpy(np.float64), self.data.n_bars, -1.0)
-        return codes.astype(np.int64)
+        """The classifier's regime code per bar, rebuilt once from the log (read-only)."""
+        if (variant.key, "") not in self._columns:
+            frame = self.frames[variant.key]
+            codes = expand(frame["bar"].to_numpy(), frame["code"].to_numpy(np.float64), self.data.n_bars, -1.0)
+            column = codes.astype(np.int64)
+            column.flags.writeable = False
+            self._columns[(variant.key, "")] = column
+        return self._columns[(variant.key, "")]
 
     def signal(self, variant: Variant, symbol: str) -> np.ndarray:
         """The rule's value per bar on one symbol, rebuilt once from the log (read-only)."""
         if (variant.key, symbol) not in self._columns:
+            self._load(variant)  # a variant the config did not name (swapped parameters): its own log
             frame = self.frames[variant.key]
             rows = frame[frame["symbol"] == symbol]
             column = expand(rows["bar"].to_numpy(), rows["value"].to_numpy(np.float64), self.data.n_bars)
@@ -157,8 +162,10 @@ class ReplayModel(FastModel):
 
     def __init__(self, config: BacktestConfig, data: MarketData, logs: SignalLogs,
                  hub: IndicatorHub | None = None) -> None:
+        if logs.data is not data and logs.data_hash != data.content_hash():
+            raise DataError(f"{logs.folder}: the logs were loaded for other data; load them for this data")
         self.logs = logs
-        self._hash = data.content_hash()
+        self._hash = logs.data_hash  # checked against the files when the logs were loaded
         super().__init__(config, data, hub)
 
     def _inputs(self) -> Any:
@@ -241,9 +248,10 @@ def _weighted(config: BacktestConfig, weights: Mapping[str, float], where: str) 
 def replay_batch(config: BacktestConfig, data: MarketData, logs: SignalLogs,
                  weight_sets: Sequence[Mapping[str, float]], lanes: int = BATCH_LANES) -> pd.DataFrame:
     """Many strategy-weight sets over the same loaded logs in one call (what the ensemble phase
-    evaluates): one row per set, its weights then the metrics of all portfolios together, exactly as
-    `run_replay` of the config with those weights reports them. Sets run `lanes` at a time through one
-    kernel pass; the logs' columns are rebuilt once for all of them."""
+    evaluates): one row per set, its weights then the metrics of all portfolios together, as `run_replay`
+    of the config with those weights reports them. Sets run `lanes` at a time through one kernel pass;
+    the logs' columns are rebuilt once for all of them. A set's weight is the strategy's `weight`: in a
+    regime that the portfolio's own per-regime `weights:` map names, that map still decides."""
     check_symbols(config, data)
     base = ReplayModel(config, data, logs)
     metrics: list[np.ndarray] = []

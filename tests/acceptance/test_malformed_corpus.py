@@ -384,7 +384,7 @@ CASES.update({
     "pattern_on_a_sweep": config_case(edit(SWEEP, ("pattern", "signal_generation")), "is for type: backtest"),
     "replay_without_logs": Case(
         {"exp.yaml": yaml.safe_dump(edit(BASE, ("pattern", "signal_replay"), ("signals", "logs")))},
-        ("run", "{dir}/exp.yaml", "--out", "{dir}/run"), 3, "no such signal log"),
+        ("run", "{dir}/exp.yaml", "--out", "{dir}/run"), 3, "no signal log of this"),
 })
 CASES["grid_too_large_to_run_whole"] = config_case(
     edit(SWEEP, ("sweep.method", "grid"), ("sweep.n_trials", None),

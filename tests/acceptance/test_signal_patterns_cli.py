@@ -64,5 +64,5 @@ def test_generation_then_replay_gives_the_full_backtest(tmp_path: Path) -> None:
 def test_replay_without_logs_is_one_line_naming_the_file(tmp_path: Path) -> None:
     done = admf("run", str(_write(tmp_path, "replay", pattern="signal_replay")), "--out", str(tmp_path / "replay"))
     assert done.returncode == 3 and done.stderr.count("\n") == 1, done.stderr
-    assert "no such signal log" in done.stderr and str(tmp_path / "logs") in done.stderr
+    assert "no signal log of this" in done.stderr and str(tmp_path / "logs") in done.stderr
     assert not (tmp_path / "replay").exists()  # checked before the run directory is made

@@ -102,3 +102,25 @@ def test_analysis_of_a_generation_run_reads_the_logs(tmp_path: Path) -> None:
     assert list(result.correlation.columns) == ["p.xo", "p.mr"]
     whole = result.summary.set_index(["strategy", "regime"])
     assert whole.loc[("p.xo", "all"), "signals"] == (result.signals["strategy"] == "p.xo").sum() > 0
+
+
+def test_longer_horizons_and_the_20_bar_window_on_a_ramp_by_hand() -> None:
+    """close = 100 + t, high = close + 1, low = close - 1 over 40 bars; a long at bar 2, a short at 30."""
+    t = np.arange(40.0)
+    close, high, low = 100 + t, 101 + t, 99 + t
+    column = lambda values: values.reshape(-1, 1)  # noqa: E731
+    data = MarketData(timestamps=pd.date_range("2024-01-01", periods=40, freq="h").to_numpy(), symbols=("A",),
+                      open=column(close), high=column(high), low=column(low), close=column(close),
+                      volume=column(np.full(40, 1.0)))
+    standing = np.full(40, np.nan)
+    standing[2:30], standing[30:] = 1.0, -1.0
+    table = signal_table([StrategySignals("p.s", {"A": standing}, np.full(40, "all", dtype=object))], data)
+    long, short = table.iloc[0], table.iloc[1]
+    assert long["forward_5"] == pytest.approx(107 / 102 - 1) and long["forward_20"] == pytest.approx(122 / 102 - 1)
+    # the window is bars 3..22, not beyond: the best high is bar 22's (123), 20 bars on; the worst low bar 3's
+    assert long["mfe"] == pytest.approx(123 / 102 - 1) and long["mfe_bars"] == 20
+    assert long["mae"] == pytest.approx(102 / 102 - 1) and long["mae_bars"] == 1
+    assert short["forward_5"] == pytest.approx(1 - 135 / 130) and np.isnan(short["forward_10"])
+    # 9 bars follow the short (31..39): its worst is the highest high (bar 39: 140), its best the lowest low
+    assert short["mae"] == pytest.approx(1 - 140 / 130) and short["mae_bars"] == 9
+    assert short["mfe"] == pytest.approx(1 - 130 / 130) and short["mfe_bars"] == 1

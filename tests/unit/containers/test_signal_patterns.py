@@ -49,7 +49,7 @@ def test_generation_then_replay_equals_the_full_backtest(seed: int, tmp_path: Pa
     for engine in ("fast", "event"):
         full, replay = run_backtest(config, data, engine), run_replay(config, data, tmp_path, engine)
         assert replay.engine == engine
-        pd.testing.assert_frame_equal(full.trades, replay.trades)
+        pd.testing.assert_frame_equal(full.trades, replay.trades, check_exact=True)
         pd.testing.assert_frame_equal(full.equity, replay.equity, check_exact=False, rtol=1e-9, atol=1e-9)
         pd.testing.assert_frame_equal(full.rejects, replay.rejects)
         pd.testing.assert_frame_equal(full.regimes, replay.regimes)
@@ -107,7 +107,7 @@ def test_a_missing_corrupt_or_foreign_log_is_one_line_naming_the_file(tmp_path: 
     done = generate_signals(_config(), data, tmp_path)
     log = done.files["strategy p.xo"]
     other = generate_synthetic(SyntheticData(symbols=("A", "B"), bars=300, seed=4, freq="1h"))
-    with pytest.raises(DataError, match="no such signal log"):
+    with pytest.raises(DataError, match="no signal log of this"):
         run_replay(_config(), other, tmp_path)  # other data: its variants' files do not exist
     pq.write_table(pq.read_table(log).replace_schema_metadata({}), log)
     with pytest.raises(DataError, match=rf"{log}: not an admf strategy log"):
@@ -233,3 +233,28 @@ def test_a_regime_filtered_replay_opens_only_inside_the_regime_and_never_keeps_a
                 held[row.bar_index:] += row.quantity
             # a decision at bar t fills at t + 1: after a bar outside the regime nothing is held
             assert not any(outside[t] and held[t + 1] != 0 for t in range(data.n_bars - 1)), (engine, symbol)
+
+
+def test_generation_replaces_a_damaged_or_foreign_file_under_a_variant_s_name(tmp_path: Path) -> None:
+    data = generate_synthetic(SyntheticData(symbols=("A", "B"), bars=300, seed=10, freq="1h"))
+    other = generate_synthetic(SyntheticData(symbols=("A", "B"), bars=300, seed=11, freq="1h"))
+    done = generate_signals(_config(), data, tmp_path / "mine")
+    foreign = generate_signals(_config(), other, tmp_path / "theirs")
+    xo, vol = done.files["strategy p.xo"], done.files["classifier vol"]
+    xo.write_bytes(b"PAR1 torn")
+    foreign.files["classifier vol"].replace(vol)
+    again = generate_signals(_config(), data, tmp_path / "mine")
+    assert sorted(again.written) == sorted([xo, vol]) and again.reused == [done.files["strategy p.mr"]]
+    pd.testing.assert_frame_equal(run_replay(_config(), data, tmp_path / "mine").trades,
+                                  run_fast(_config(), data).trades, check_exact=True)
+
+
+def test_two_strategies_that_would_share_a_dotted_name_are_refused() -> None:
+    from pydantic import ValidationError
+
+    book = {"capital": 1000, "sizer": {"type": "percentage", "pct": 10}}
+    with pytest.raises(ValidationError, match=r"'a\.b\.c' is already used"):
+        BacktestConfig.model_validate({"data": {"synthetic": {"symbols": ["A"]}}, "classifiers": [
+            {"name": "k", "type": "none", "portfolios": [
+                {**book, "name": "a.b", "strategies": [{"name": "c", "type": "ma_crossover"}]},
+                {**book, "name": "a", "strategies": [{"name": "b.c", "type": "ma_crossover"}]}]}]})
