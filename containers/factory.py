@@ -42,6 +42,13 @@ def required_inputs(config: BacktestConfig) -> Iterator[Input]:
                 yield from strategy.params.inputs().values()
 
 
+def sizer_inputs(config: BacktestConfig) -> Iterator[Input]:
+    """Only what the sizers read (a replay computes nothing else)."""
+    for classifier in config.classifiers:
+        for portfolio in classifier.portfolios:
+            yield from portfolio.sizer.inputs().values()
+
+
 def _check_symbol(data: MarketData, symbol: str, where: str) -> None:
     if symbol not in data.symbols:
         raise ConfigError(f"{where}: symbol '{symbol}' is not in the data ({', '.join(data.symbols)})"
@@ -90,8 +97,7 @@ def build_backtest(config: BacktestConfig, data: MarketData, tracer: Tracer | No
     dispatcher = Dispatcher(tracer)
     root = ScopedEventBus("backtest", dispatcher)
     streamer = DataStreamer(data, root)
-    specs = plan(required_inputs(config) if recorded is None else
-                 (spec for c in config.classifiers for book in c.portfolios for spec in book.sizer.inputs().values()))
+    specs = plan(required_inputs(config) if recorded is None else sizer_inputs(config))
     own = {spec.key for spec in specs}  # only this config's indicators travel in its INDICATOR events
     reused = {key: array for key, array in (precomputed or {}).items() if key.split(".")[0] in own}
     hub = IndicatorHub(data, specs, reused)

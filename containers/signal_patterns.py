@@ -27,7 +27,7 @@ from containers.data.market import MarketData
 from containers.errors import ConfigError, DataError
 from containers.event_run import collect
 from containers.events import Signal
-from containers.factory import build_backtest, check_symbols, periods_per_year, required_inputs
+from containers.factory import build_backtest, check_symbols, periods_per_year, required_inputs, sizer_inputs
 from containers.fast import BATCH_LANES, FastModel, Slot, regime_column, rule_column
 from containers.hierarchy import ClassifierContainer, DataStreamer, StrategyComponent
 from containers.hub import IndicatorHub, plan
@@ -170,8 +170,7 @@ class ReplayModel(FastModel):
 
     def _inputs(self) -> Any:
         """Only what the sizers read: nothing a strategy or classifier needs is computed."""
-        return (spec for classifier in self.config.classifiers for book in classifier.portfolios
-                for spec in book.sizer.inputs().values())
+        return sizer_inputs(self.config)
 
     def _regime_codes(self, classifier: Any) -> np.ndarray:
         return self.logs.regimes(classifier_variant(classifier, self._hash, self.data.n_bars))
@@ -209,15 +208,13 @@ class Analysis:
 
 def analyze(config: BacktestConfig, data: MarketData, logs: SignalLogs) -> Analysis:
     """Each strategy's signals, from its log, in the regimes of its own classifier."""
-    data_hash = data.content_hash()
     strategies = []
     for classifier in config.classifiers:
-        codes = logs.regimes(classifier_variant(classifier, data_hash, data.n_bars))
+        codes = logs.regime_codes(classifier)
         labels = np.array(["unknown", *classifier.params.labels], dtype=object)[codes + 1]
         for book in classifier.portfolios:
             for strategy in book.strategies:
-                variant = strategy_variant(strategy, data_hash, data.n_bars)
-                standing = {symbol: standing_of(logs.signal(variant, symbol))
+                standing = {symbol: standing_of(logs.rule_values(strategy, symbol))
                             for symbol in strategy.symbols or data.symbols}
                 strategies.append(StrategySignals(f"{book.name}.{strategy.name}", standing, labels))
     table = signal_table(strategies, data)

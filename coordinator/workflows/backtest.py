@@ -63,7 +63,8 @@ def run_generation_workflow(config: ExperimentConfig, config_path: Path, directo
     folder = signal_folder(config, config_path)
     ensure_writable(folder)
     generated = generate_signals(config, data, folder, engine=engine or config.execution.engine)
-    analysis = analyze(config, data, SignalLogs(config, data, folder))
+    logs = SignalLogs(config, data, folder)  # the analysis reads what was written
+    analysis = analyze(config, data, logs)
     write_parquet(directory / "signals.parquet", analysis.signals)
     write_json(directory / "analysis.json", _finite({
         "summary": analysis.summary.to_dict(orient="records"), "distribution": analysis.distribution,
@@ -71,7 +72,7 @@ def run_generation_workflow(config: ExperimentConfig, config_path: Path, directo
     files = {name: str(path) for name, path in generated.files.items()}
     write_json(directory / "metadata.json", {
         "name": config.name, "pattern": config.pattern, "signals": str(folder),
-        "config_hash": config.content_hash(), "data_hash": data.content_hash(), "admf_version": __version__,
+        "config_hash": config.content_hash(), "data_hash": logs.data_hash, "admf_version": __version__,
         "classifiers": [{"name": c.name, "type": c.type, "params": c.params.model_dump(mode="json"),
                          "file": files[f"classifier {c.name}"]} for c in config.classifiers],
         "strategies": [{"portfolio": book.name, "name": s.name, "type": s.type,
